@@ -1,0 +1,1 @@
+"""Provenance safeguards: screening, watermark, C2PA, registry, verifier. Needs no torch."""
