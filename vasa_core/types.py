@@ -91,6 +91,7 @@ class GenerationOptions:
     max_audio_s: float = 600.0  # longer audio is refused before any work
     chunk_frames: int = 50  # frames rendered, watermarked and encoded per chunk (memory bound)
     motion_path: Path | None = None  # render this saved MotionSequence instead of generating one
+    save_motion_path: Path | None = None  # also save the motion used to this .npz file
 
     def __post_init__(self) -> None:
         _check_range("size", self.size, 64, 2048)
@@ -266,19 +267,20 @@ class GenerationResult:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return to_jsonable(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
-def _jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, arrays and paths as plain JSON types."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, np.ndarray):

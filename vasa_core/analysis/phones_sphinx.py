@@ -1,0 +1,173 @@
+"""Phone timelines from pocketsphinx: phone-loop decoding and forced alignment, in worker processes.
+
+pocketsphinx holds the GIL while it decodes (measured: a spinning thread got ~5 ms of a 4 s decode), and
+phone-loop decoding is the slowest step of audio analysis (~3-4 s for 60 s of speech on one core here).
+So it runs in a small pool of processes, started once, in parallel with the rest of the analysis; long audio
+is cut at its quietest points into one piece per worker.
+
+Everything here takes and returns plain Python values, so that it pickles across the process boundary.
+Times are seconds; phones are ARPAbet without stress digits, "SIL" for silence and noise.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import numpy as np
+
+from .phones_g2p import guess_pronunciation
+
+SPHINX_RATE = 16_000  # Hz: the en-us acoustic model's rate; it wants mono int16
+SPHINX_FRAME_S = 0.01  # pocketsphinx's default frame rate is 100 frames/s
+# Phone-loop settings: the language weight and phone insertion penalty recommended for allphone decoding in
+# the CMUSphinx phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10, which measured
+# 3.1 s instead of 4.0 s for 60 s of speech with the same phone string on the first 30 phones.
+PHONE_LOOP_SETTINGS = {"lw": 2.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10}
+QUIET_WINDOW_S = 0.1  # a cut between pieces goes in the quietest 100 ms near the even split point
+CUT_SEARCH_S = 3.0  # ... searched within +-3 s of it
+MIN_PIECE_S = 8.0  # shorter audio is decoded in one piece: starting a second decode costs more than it saves
+# Filler and silence "words" the decoder emits, all shown as a mouth at rest.
+_NON_SPEECH = re.compile(r"^(<.*>|\[.*\]|\+.*\+|SIL)$", re.IGNORECASE)
+
+PhoneTuple = tuple[str, float, float]  # (phone, start_s, end_s)
+
+
+class AlignmentFailed(RuntimeError):
+    """The transcript could not be aligned to the audio at all (not even word timings)."""
+
+
+# One decoder of each kind per worker process, built on first use.
+_worker_decoders: dict[str, object] = {}
+
+
+def _decoder(kind: str):
+    from pocketsphinx import Decoder, get_model_path
+
+    if kind not in _worker_decoders:
+        if kind == "phone-loop":
+            lm = os.path.join(get_model_path(), "en-us", "en-us-phone.lm.bin")
+            _worker_decoders[kind] = Decoder(allphone=lm, loglevel="FATAL", **PHONE_LOOP_SETTINGS)
+        else:
+            _worker_decoders[kind] = Decoder(loglevel="FATAL", bestpath=False)
+    return _worker_decoders[kind]
+
+
+def _warm_up() -> None:
+    _decoder("phone-loop")
+
+
+def _decode(decoder, pcm: bytes) -> None:
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+
+
+def _clean_phone(name: str) -> str:
+    name = re.sub(r"\d", "", name.upper())
+    return "SIL" if _NON_SPEECH.match(name) else name
+
+
+def phone_loop(pcm: bytes, offset_s: float) -> list[PhoneTuple]:
+    """Phone recognition without a transcript on 16 kHz mono int16 ``pcm`` starting at ``offset_s``."""
+    decoder = _decoder("phone-loop")
+    _decode(decoder, pcm)
+    step = SPHINX_FRAME_S
+    return [
+        (_clean_phone(seg.word), offset_s + seg.start_frame * step, offset_s + (seg.end_frame + 1) * step)
+        for seg in decoder.seg()
+    ]
+
+
+def align(pcm: bytes, words: list[str]) -> tuple[str, list[PhoneTuple], list[str]]:
+    """Forced alignment of ``words`` (normalized, lower case) to ``pcm``.
+
+    Returns (source, phones, warnings) with source "alignment" when the phone-level second pass worked, or
+    "words" when it raised and each word's dictionary phones were spread evenly over its aligned span.
+    Raises AlignmentFailed when not even the word pass produced a result.
+    """
+    decoder = _decoder("alignment")
+    warnings: list[str] = []
+    guessed = [w for w in dict.fromkeys(words) if decoder.lookup_word(w) is None]
+    for word in guessed:
+        decoder.add_word(word, guess_pronunciation(word), update=False)
+    if guessed:
+        decoder.add_word(guessed[-1], guess_pronunciation(guessed[-1]), update=True)
+        shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
+        warnings.append(f"{len(guessed)} transcript word(s) not in the dictionary, pronounced from spelling: {shown}")
+    try:
+        decoder.set_align_text(" ".join(words))
+        _decode(decoder, pcm)
+        segments = [(seg.word, seg.start_frame, seg.end_frame) for seg in decoder.seg()]
+    except RuntimeError as exc:
+        raise AlignmentFailed(f"word alignment failed: {exc}") from exc
+    if not any(not _NON_SPEECH.match(w) for w, _, _ in segments):
+        raise AlignmentFailed("word alignment found none of the transcript's words in the audio")
+    try:
+        decoder.set_alignment()
+        _decode(decoder, pcm)
+        alignment = decoder.get_alignment()
+        phones = [
+            (_clean_phone(p.name), p.start * SPHINX_FRAME_S, (p.start + p.duration) * SPHINX_FRAME_S)
+            for p in alignment.phones()
+        ]
+        if phones:
+            return "alignment", phones, warnings
+    except RuntimeError as exc:
+        warnings.append(f"phone-level alignment failed ({exc}); used word timings with dictionary phones")
+    return "words", _phones_from_words(decoder, segments), warnings
+
+
+def _phones_from_words(decoder, segments: list[tuple[str, int, int]]) -> list[PhoneTuple]:
+    phones: list[PhoneTuple] = []
+    for word, start, end in segments:
+        t0, t1 = start * SPHINX_FRAME_S, (end + 1) * SPHINX_FRAME_S
+        pronunciation = None if _NON_SPEECH.match(word) else decoder.lookup_word(word)
+        names = pronunciation.split() if pronunciation else ["SIL"]
+        step = (t1 - t0) / len(names)
+        phones.extend((_clean_phone(n), t0 + k * step, t0 + (k + 1) * step) for k, n in enumerate(names))
+    return phones
+
+
+def split_points(samples: np.ndarray, pieces: int) -> list[int]:
+    """Sample indices that cut ``samples`` into ``pieces`` parts at the quietest window near each even split."""
+    n = len(samples)
+    pieces = max(1, min(pieces, int(n / (MIN_PIECE_S * SPHINX_RATE))))
+    if pieces == 1:
+        return [0, n]
+    win = int(QUIET_WINDOW_S * SPHINX_RATE)
+    energy = np.convolve(samples.astype(np.float32) ** 2, np.ones(win, np.float32), mode="same")
+    cuts = [0]
+    for k in range(1, pieces):
+        target = k * n // pieces
+        lo = max(cuts[-1] + win, target - int(CUT_SEARCH_S * SPHINX_RATE))
+        hi = min(n - win, target + int(CUT_SEARCH_S * SPHINX_RATE))
+        cuts.append(lo + int(np.argmin(energy[lo:hi:160])) * 160 if hi > lo else target)
+    cuts.append(n)
+    return cuts
+
+
+class SphinxPool:
+    """A pool of worker processes that each hold pocketsphinx decoders; started once, reused."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        # spawn, not fork: the parent may hold onnxruntime and torch threads, which fork would copy mid-state.
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(self.workers):  # load the models now, while the caller does other work
+            self._executor.submit(_warm_up)
+
+    def phone_loop(self, pcm16: np.ndarray) -> list[Future]:
+        """Futures of phone lists, one per piece, in time order; ``pcm16`` is (N,) int16 at 16 kHz."""
+        cuts = split_points(pcm16, self.workers)
+        return [
+            self._executor.submit(phone_loop, pcm16[a:b].tobytes(), a / SPHINX_RATE) for a, b in zip(cuts, cuts[1:])
+        ]
+
+    def align(self, pcm16: np.ndarray, words: list[str]) -> Future:
+        return self._executor.submit(align, pcm16.tobytes(), words)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,314 @@
+"""Media I/O: what people upload in, H.264 + AAC MP4 out.
+
+Images go through Pillow (JPEG, PNG, WebP), audio and video through PyAV (FFmpeg), so a browser's WebM
+recording, a phone's M4A or a video file all work as audio input.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+from PIL import Image, ImageOps
+from scipy.signal import resample_poly
+
+from .errors import InputError, VasaError
+from .types import AudioClip
+
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
+MAX_IMAGE_BYTES = 40 * 1024 * 1024  # a 40 MB upload is already far beyond any portrait's need
+MAX_IMAGE_PIXELS = 50_000_000  # 50 MP: above every phone camera; larger is a likely decompression bomb
+MIN_IMAGE_SIDE = 64  # pixels; a face cannot be analysed below this
+MAX_AUDIO_BYTES = 500 * 1024 * 1024  # 10 min of WAV at 48 kHz stereo is ~110 MB; video files are bigger
+SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS: quieter than any microphone's noise floor
+AAC_RATE = 48_000  # Hz, the AAC rate every player accepts
+AAC_FRAME = 1024  # samples per AAC frame (ISO 14496-3)
+AAC_BITRATE = 128_000  # bit/s mono: transparent for speech and singing
+X264_PRESET = "veryfast"  # DESIGN.md: 490-567 fps at 512 px on 2 cores; medium is 2.5x slower
+X264_CRF = 18  # visually lossless, so the watermark and texture survive our own encode
+
+# Pillow's own bomb check fires inside Image.open without the dimensions; ours runs before any decoding.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class StorageError(VasaError):
+    """The output could not be written (disk full, no permission). Nothing partial is left behind."""
+
+    exit_code = 4
+
+
+def read_image(data: bytes | Path | str, name: str | None = None) -> np.ndarray:
+    """Decode a portrait to (H, W, 3) uint8 RGB with EXIF orientation applied and alpha flattened on white."""
+    raw, label = _read_bytes(data, MAX_IMAGE_BYTES, "image", name)
+    try:
+        img = Image.open(io.BytesIO(raw))
+        fmt = img.format
+        width, height = img.size
+    except Exception:
+        raise InputError(
+            f"{label} is not an image we can read. Accepted: JPEG, PNG or WebP. "
+            "Export the portrait in one of these formats and try again."
+        ) from None
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(f"{label} is a {fmt} image. Accepted: JPEG, PNG or WebP. Convert it and try again.")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InputError(_too_many_pixels(label, width, height))
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise InputError(f"{label} is {width}x{height} pixels; the shorter side must be at least {MIN_IMAGE_SIDE}.")
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:
+        raise InputError(
+            f"{label} is damaged or truncated ({exc}). Upload the original file again or re-save it."
+        ) from None
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(flat, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def _too_many_pixels(label: str, width: int, height: int) -> str:
+    return (
+        f"{label} is too large ({width}x{height}): at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted. "
+        "Scale it down (a 1024-pixel portrait is plenty) and try again."
+    )
+
+
+def read_audio(data: bytes | Path | str, max_s: float = 600.0, name: str | None = None) -> AudioClip:
+    """Decode the first audio track of any container FFmpeg reads to mono float32 at its own rate."""
+    raw, label = _read_bytes(data, MAX_AUDIO_BYTES, "audio", name)
+    try:
+        container = av.open(io.BytesIO(raw), mode="r")
+    except Exception:
+        raise InputError(
+            f"{label} is not an audio or video file we can read. Accepted: WAV, FLAC, MP3, M4A/AAC, "
+            "OGG/Opus, WebM, or a video with a sound track."
+        ) from None
+    with container:
+        if not container.streams.audio:
+            raise InputError(f"{label} has no audio track. Upload a recording of the voice to animate.")
+        stream = container.streams.audio[0]
+        rate = int(stream.rate or stream.codec_context.sample_rate or 0)
+        if rate <= 0:
+            raise InputError(f"{label} has an audio track without a sample rate; re-export it as WAV or MP3.")
+        declared = _declared_duration(container, stream)
+        if declared is not None and declared > max_s + 1.0:
+            raise InputError(_too_long(label, declared, max_s))
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        pieces: list[np.ndarray] = []
+        total = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunk = out.to_ndarray().reshape(-1)
+                    pieces.append(chunk)
+                    total += len(chunk)
+                if total > (max_s + 1.0) * rate:
+                    raise InputError(_too_long(label, total / rate, max_s))
+            for out in resampler.resample(None):
+                pieces.append(out.to_ndarray().reshape(-1))
+        except InputError:
+            raise
+        except Exception as exc:
+            if not pieces:
+                raise InputError(f"{label} could not be decoded ({exc}). Re-export it as WAV or MP3.") from None
+    samples = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32)
+    if len(samples) < rate * 0.1:
+        raise InputError(f"{label} is empty (under 0.1 s of sound). Upload a recording of speech or singing.")
+    if len(samples) > (max_s + 1.0) * rate:
+        raise InputError(_too_long(label, len(samples) / rate, max_s))
+    np.clip(samples, -1.0, 1.0, out=samples)
+    if float(np.max(np.abs(samples))) < SILENCE_PEAK:
+        raise InputError(
+            f"{label} is silent (peak below -60 dBFS). Check the microphone or upload another recording."
+        )
+    return AudioClip(samples=samples, sample_rate=rate)
+
+
+def _declared_duration(container: av.container.InputContainer, stream: av.audio.AudioStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000
+    return None
+
+
+def _too_long(label: str, seconds: float, max_s: float) -> str:
+    return (
+        f"{label} is {seconds:.0f} s long; the maximum here is {max_s:.0f} s. "
+        "Trim it, or raise the limit (--max-audio-seconds) where you run your own server."
+    )
+
+
+def resample(clip: AudioClip, rate: int) -> AudioClip:
+    """Band-limited polyphase resampling to ``rate`` Hz."""
+    if clip.sample_rate == rate:
+        return clip
+    g = math.gcd(clip.sample_rate, rate)
+    out = resample_poly(clip.samples, rate // g, clip.sample_rate // g).astype(np.float32)
+    return AudioClip(samples=out, sample_rate=rate)
+
+
+def fit_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) with the longer side = size, the aspect ratio kept, both even."""
+    scale = size / max(height, width)
+    return max(2, int(round(height * scale / 2)) * 2), max(2, int(round(width * scale / 2)) * 2)
+
+
+def _read_bytes(data: bytes | Path | str, limit: int, kind: str, name: str | None) -> tuple[bytes, str]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        label = f"The {kind} file" + (f" '{name}'" if name else "")
+        if len(data) > limit:
+            raise InputError(f"{label} is {len(data) / 1e6:.0f} MB; at most {limit / 1e6:.0f} MB is accepted.")
+        return bytes(data), label
+    path = Path(data)
+    label = f"The {kind} file '{name or path.name}'"
+    if not path.is_file():
+        raise InputError(f"{label} does not exist or is not a file ({path}).")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{label} is empty (0 bytes).")
+    if size > limit:
+        raise InputError(f"{label} is {size / 1e6:.0f} MB; at most {limit / 1e6:.0f} MB is accepted.")
+    return path.read_bytes(), label
+
+
+class Mp4Writer:
+    """Streams frame chunks and the matching audio into an H.264 + AAC MP4.
+
+    The file is written next to ``path`` under a temporary name and moved into place on success; on any
+    exception the partial file is removed. Audio is trimmed or padded to exactly the video's duration.
+    """
+
+    def __init__(self, path: Path | str, width: int, height: int, fps: int, audio: AudioClip, threads: int = 0):
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 yuv420p needs even dimensions, got {width}x{height}")
+        self.path = Path(path)
+        self.width, self.height, self.fps = width, height, fps
+        self._audio = resample(audio, AAC_RATE).samples
+        self._audio_written = 0
+        self._frames_written = 0
+        self._threads = threads
+        self._tmp: Path | None = None
+        self._container = None
+
+    def __enter__(self) -> Mp4Writer:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=".partial-", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+        video = self._container.add_stream("libx264", rate=self.fps)
+        video.width, video.height, video.pix_fmt = self.width, self.height, "yuv420p"
+        video.options = {"preset": X264_PRESET, "crf": str(X264_CRF)}
+        video.codec_context.thread_count = self._threads
+        audio = self._container.add_stream("aac", rate=AAC_RATE)
+        audio.layout = "mono"
+        audio.bit_rate = AAC_BITRATE
+        self._video, self._audio_stream = video, audio
+        return self
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames_written
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append (N, H, W, 3) uint8 RGB frames and the audio that plays under them."""
+        if frames.ndim != 4 or frames.shape[1:] != (self.height, self.width, 3) or frames.dtype != np.uint8:
+            raise ValueError(f"expected (N, {self.height}, {self.width}, 3) uint8 frames, got {frames.shape}")
+        try:
+            for frame in frames:
+                vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                vf.pts = self._frames_written
+                self._frames_written += 1
+                self._container.mux(self._video.encode(vf))
+            self._write_audio_until(self._frames_written * AAC_RATE // self.fps, final=False)
+        except OSError as exc:
+            raise _storage_error(exc, self.path) from exc
+
+    def _write_audio_until(self, end: int, final: bool) -> None:
+        while self._audio_written + (0 if final else AAC_FRAME) <= end and self._audio_written < end:
+            n = min(AAC_FRAME, end - self._audio_written)
+            chunk = np.zeros(n, np.float32)
+            src = self._audio[self._audio_written : self._audio_written + n]
+            chunk[: len(src)] = src
+            af = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+            af.sample_rate = AAC_RATE
+            af.pts = self._audio_written
+            af.time_base = Fraction(1, AAC_RATE)
+            self._audio_written += n
+            self._container.mux(self._audio_stream.encode(af))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self._write_audio_until(self._frames_written * AAC_RATE // self.fps, final=True)
+                    self._container.mux(self._video.encode(None))
+                    self._container.mux(self._audio_stream.encode(None))
+                    self._container.close()
+                except OSError as err:
+                    raise _storage_error(err, self.path) from err
+                os.replace(self._tmp, self.path)
+                self._tmp = None
+            else:
+                try:
+                    self._container.close()
+                except Exception:  # the original exception matters, not the cleanup's
+                    pass
+        finally:
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)
+
+
+def _storage_error(exc: OSError, path: Path) -> VasaError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"The disk is full while writing {path}. Free some space and try again.")
+    return StorageError(f"Could not write {path}: {exc.strerror or exc}. Check the folder and its permissions.")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds."""
+
+    width: int  # pixels
+    height: int  # pixels
+    fps: float  # frames per second (average)
+    num_frames: int  # decoded frame count
+    duration_s: float  # video stream duration, seconds
+    audio_duration_s: float  # 0 if there is no audio track
+
+
+def probe_video(path: Path | str) -> VideoInfo:
+    """Count frames and measure both streams' durations by decoding (containers' headers can lie)."""
+    with av.open(str(path)) as container:
+        vs = container.streams.video[0]
+        fps = float(vs.average_rate or vs.guessed_rate or 25)
+        n = sum(1 for _ in container.decode(vs))
+        width, height = vs.codec_context.width, vs.codec_context.height
+    audio_s = 0.0
+    with av.open(str(path)) as container:
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            audio_s = sum(f.samples for f in container.decode(a)) / float(a.rate)
+    return VideoInfo(width, height, fps, n, n / fps, audio_s)
+
+
+def read_video_frames(path: Path | str, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield (H, W, 3) uint8 RGB frames of a video file."""
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(container.streams.video[0])):
+            if max_frames is not None and i >= max_frames:
+                return
+            yield frame.to_ndarray(format="rgb24")

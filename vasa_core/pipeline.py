@@ -1,0 +1,259 @@
+"""The one place that runs the data flow of DESIGN.md, top to bottom."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from safety.config import SafetyConfig
+from safety.provenance import ManifestInputs, Signer
+from safety.registry import GenerationRecord, Registry
+from safety.screening import Screener, ScreeningReport
+from safety.watermark import Watermarker
+
+from . import __version__, media
+from .analysis.audio import AudioAnalyzer
+from .analysis.face import FaceAnalyzer
+from .errors import GenerationCancelled, InputError, PolicyRefusal
+from .motion import MotionGenerator, ProceduralMotionGenerator, load_motion, save_motion
+from .render import Renderer
+from .types import GenerationOptions, GenerationResult, MotionSequence, StageTiming, to_jsonable
+
+ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, stage name)
+SOFTWARE_AGENT = "vasa-studio"
+
+# Share of the progress bar before each stage; rendering fills the gap up to "sign".
+_PROGRESS = {
+    "decode": 0.0,
+    "screening": 0.02,
+    "face_analysis": 0.05,
+    "audio_analysis": 0.12,
+    "motion": 0.2,
+    "render": 0.25,
+    "sign": 0.96,
+    "record": 0.99,
+}
+
+
+class TalkingHeadPipeline:
+    """Loads every model once; ``generate`` turns a portrait and a voice into a signed MP4.
+
+    Thread-safe: calls may come from several threads (the demo's workers). The face and audio models are
+    shared behind a lock; rendering, watermarking and encoding run concurrently.
+    """
+
+    def __init__(
+        self,
+        safety_config: SafetyConfig | None = None,
+        motion_generator: MotionGenerator | None = None,
+    ) -> None:
+        self.config = safety_config or SafetyConfig.from_env()
+        self.screener = Screener(self.config)
+        self.face_analyzer = FaceAnalyzer()
+        self.audio_analyzer = AudioAnalyzer()
+        self.motion_generator = motion_generator or ProceduralMotionGenerator()
+        self.watermarker = Watermarker(self.config)
+        self.signer = Signer(self.config)
+        self.registry = Registry(self.config.registry_url)
+        self._models_lock = threading.Lock()
+
+    def generate(
+        self,
+        image: Path | str | bytes,
+        audio: Path | str | bytes,
+        out_path: Path | str,
+        options: GenerationOptions = GenerationOptions(),
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        image_name: str | None = None,
+        audio_name: str | None = None,
+    ) -> GenerationResult:
+        """Run the whole data flow. Raises InputError (bad input), PolicyRefusal, GenerationCancelled."""
+        out_path = Path(out_path)
+        clock = _StageClock(progress)
+        image_bytes, image_name = _as_bytes(image, image_name, "portrait")
+        audio_bytes, audio_name = _as_bytes(audio, audio_name, "audio")
+
+        # 1. Decode both inputs: bad files are refused before any model runs.
+        with clock("decode"):
+            portrait = media.read_image(image_bytes, name=image_name)
+            clip = media.read_audio(audio_bytes, max_s=options.max_audio_s, name=audio_name)
+
+        # 2. Screen the portrait under the policy: nothing is generated from a refused upload.
+        with clock("screening"):
+            screening = self.screener.screen(image_bytes, options.policy, options.consent)
+        _raise_if_refused(screening)
+
+        # 3. Analyse the face once: landmarks, pose, matte, clean plate, mesh.
+        with clock("face_analysis"), self._models_lock:
+            analysis = self.face_analyzer.analyze(portrait, size=options.size, framing=options.framing)
+
+        # 4. Analyse the voice per output frame: loudness, voicing, pitch, formants, phones.
+        with clock("audio_analysis"), self._models_lock:
+            features = self.audio_analyzer.analyze(clip, fps=options.fps, transcript=options.transcript)
+
+        # 5. Turn voice and controls into motion (or take the motion file the user gave).
+        with clock("motion"):
+            motion = self._motion(features, analysis, options)
+            if options.save_motion_path is not None:
+                save_motion(motion, options.save_motion_path)
+
+        # 6. Render, watermark and encode chunk by chunk, so memory stays flat for long audio.
+        watermark_id = self.watermarker.new_id()
+        unsigned = out_path.with_name(f".unsigned-{uuid.uuid4().hex}.mp4")
+        with clock("render"):
+            renderer = Renderer(analysis, device=options.device)
+            try:
+                self._render_to_mp4(renderer, motion, clip, watermark_id, unsigned, options, clock, cancel)
+            except BaseException:
+                unsigned.unlink(missing_ok=True)
+                raise
+
+        # 7. Sign the MP4 with a C2PA manifest naming the inputs, controls, screening and watermark.
+        generation_id = uuid.uuid4().hex
+        with clock("sign"):
+            try:
+                manifest = self.signer.sign(
+                    unsigned,
+                    out_path,
+                    ManifestInputs(
+                        generation_id=generation_id,
+                        watermark_id=watermark_id,
+                        portrait=image_bytes,
+                        portrait_name=image_name,
+                        audio=audio_bytes,
+                        audio_name=audio_name,
+                        controls=to_jsonable(options),
+                        screening=screening,
+                        software_agent=SOFTWARE_AGENT,
+                        software_version=__version__,
+                    ),
+                )
+            finally:
+                unsigned.unlink(missing_ok=True)
+
+        # 8. Record the generation; a clip without a registry record is not left behind.
+        with clock("record"):
+            try:
+                self.registry.record(
+                    GenerationRecord(
+                        generation_id=generation_id,
+                        watermark_id=watermark_id,
+                        created_at=time.time(),
+                        portrait_sha256=hashlib.sha256(image_bytes).hexdigest(),
+                        audio_sha256=hashlib.sha256(audio_bytes).hexdigest(),
+                        options=to_jsonable(options),
+                        screening=to_jsonable(screening),
+                        manifest=to_jsonable(manifest),
+                    )
+                )
+            except BaseException:
+                out_path.unlink(missing_ok=True)
+                raise
+        clock.done()
+
+        return GenerationResult(
+            video_path=out_path,
+            generation_id=generation_id,
+            watermark_id=watermark_id,
+            width=analysis.width,
+            height=analysis.height,
+            fps=options.fps,
+            num_frames=motion.num_frames,
+            duration_s=motion.num_frames / options.fps,
+            options=options,
+            screening=screening,
+            manifest=manifest,
+            timings=tuple(clock.timings),
+            warnings=analysis.warnings + features.warnings,
+        )
+
+    def _motion(self, features, analysis, options: GenerationOptions) -> MotionSequence:
+        if options.motion_path is None:
+            return self.motion_generator.generate(features, analysis, options.controls)
+        motion = load_motion(options.motion_path)
+        if motion.fps != options.fps:
+            raise InputError(
+                f"The motion file {options.motion_path} is at {motion.fps} fps but the output is {options.fps} fps. "
+                f"Pass --fps {motion.fps:g} or regenerate the motion."
+            )
+        if motion.num_frames < features.num_frames:
+            pad = features.num_frames - motion.num_frames
+            raise InputError(
+                f"The motion file {options.motion_path} has {motion.num_frames} frames, {pad} fewer than the "
+                f"audio's {features.num_frames} at {options.fps} fps. Use a motion file at least as long as the audio."
+            )
+        return motion.slice(0, features.num_frames)
+
+    def _render_to_mp4(
+        self,
+        renderer: Renderer,
+        motion: MotionSequence,
+        clip,
+        watermark_id: str,
+        path: Path,
+        options: GenerationOptions,
+        clock: _StageClock,
+        cancel: threading.Event | None,
+    ) -> None:
+        n = motion.num_frames
+        with media.Mp4Writer(path, renderer.width, renderer.height, options.fps, clip) as writer:
+            for start in range(0, n, options.chunk_frames):
+                if cancel is not None and cancel.is_set():
+                    raise GenerationCancelled("Generation cancelled; nothing was kept.")
+                chunk = motion.slice(start, min(n, start + options.chunk_frames))
+                frames = renderer.render(chunk)
+                frames = self.watermarker.embed(frames, watermark_id)
+                writer.write(frames)
+                clock.within("render", (start + chunk.num_frames) / n)
+
+
+def _raise_if_refused(report: ScreeningReport) -> None:
+    if report.allowed:
+        return
+    if report.refusal == "input":
+        raise InputError(report.reason)
+    raise PolicyRefusal(report.reason)
+
+
+def _as_bytes(data: Path | str | bytes, name: str | None, kind: str) -> tuple[bytes, str]:
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data), name or kind
+    path = Path(data)
+    if not path.is_file():
+        raise InputError(f"The {kind} file '{path}' does not exist or is not a file.")
+    return path.read_bytes(), name or path.name
+
+
+class _StageClock:
+    """Times each stage and reports progress as (fraction, stage) to the caller's callback."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self._callback = callback
+        self.timings: list[StageTiming] = []
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self._report(_PROGRESS[stage], stage)
+        start = time.perf_counter()
+        yield
+        self.timings.append(StageTiming(stage, time.perf_counter() - start))
+
+    def within(self, stage: str, fraction: float) -> None:
+        stages = list(_PROGRESS)
+        lo, hi = _PROGRESS[stage], _PROGRESS[stages[stages.index(stage) + 1]]
+        self._report(lo + (hi - lo) * float(np.clip(fraction, 0.0, 1.0)), stage)
+
+    def done(self) -> None:
+        self._report(1.0, "done")
+
+    def _report(self, fraction: float, stage: str) -> None:
+        if self._callback is not None:
+            self._callback(fraction, stage)
