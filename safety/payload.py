@@ -61,7 +61,12 @@ def encode(watermark_id: str) -> np.ndarray:
     """(CODE_BITS,) uint8 0/1 convolutional codeword of id || CRC-32 (not yet whitened)."""
     raw = check_id(watermark_id)
     message = raw + zlib.crc32(raw).to_bytes(4, "big")
-    bits = np.concatenate([np.unpackbits(np.frombuffer(message, np.uint8)), np.zeros(TAIL_BITS, np.uint8)])
+    return convolve(np.unpackbits(np.frombuffer(message, np.uint8)))
+
+
+def convolve(message: np.ndarray) -> np.ndarray:
+    """(MESSAGE_BITS,) 0/1 -> (CODE_BITS,) uint8 codeword, tail bits appended."""
+    bits = np.concatenate([message.astype(np.uint8), np.zeros(TAIL_BITS, np.uint8)])
     register = 0
     out = np.empty((len(bits), len(GENERATORS)), np.uint8)
     for i, b in enumerate(bits):

@@ -9,10 +9,14 @@ import numpy as np
 # (on 0..1 intensities): soft enough to keep hair strands partial, firm enough not to bleed into flat backgrounds.
 GUIDED_RADIUS_FRAC = 0.01
 GUIDED_EPS = 1e-3
+# Matte levels mapped to 0 and 1 by a smoothstep after the guided filter (keeps the soft edge, drops haze).
+MATTE_FLOOR, MATTE_CEIL = 0.12, 0.9
 # The hole inpainted in the clean plate: person matte above this level, grown by this fraction of the longer side
-# so that no halo of hair or skin colour survives in the plate.
+# so that no halo of hair or skin colour survives in the plate; never more than a fraction of the face width, as
+# the person layer carries what lies inside the hole (background there moves with the head's edge).
 PLATE_MATTE_LEVEL = 0.05
 PLATE_GROW_FRAC = 0.025
+PLATE_GROW_MAX_FACE = 0.05
 
 
 def refine_matte(image: np.ndarray, raw: np.ndarray, face_hull: np.ndarray) -> np.ndarray:
@@ -38,8 +42,10 @@ def refine_matte(image: np.ndarray, raw: np.ndarray, face_hull: np.ndarray) -> n
             prob = np.where(stray, 0.0, prob).astype(np.float32)
     guide = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     radius = max(2, int(round(GUIDED_RADIUS_FRAC * max(h, w))))
-    refined = cv2.ximgproc.guidedFilter(guide, prob, radius, GUIDED_EPS)
-    return np.clip(refined, 0.0, 1.0).astype(np.float32)
+    refined = np.clip(cv2.ximgproc.guidedFilter(guide, prob, radius, GUIDED_EPS), 0.0, 1.0)
+    # segmenters leave faint probability over busy backgrounds: such pixels would travel with the head
+    t = np.clip((refined - MATTE_FLOOR) / (MATTE_CEIL - MATTE_FLOOR), 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
 def push_pull_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -66,10 +72,10 @@ def push_pull_fill(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def clean_plate(image: np.ndarray, matte: np.ndarray) -> np.ndarray:
+def clean_plate(image: np.ndarray, matte: np.ndarray, face_width: float) -> np.ndarray:
     """The background with the person removed: (H, W, 3) uint8, equal to ``image`` away from the person."""
     h, w = matte.shape
-    grow = max(3, int(round(PLATE_GROW_FRAC * max(h, w))))
+    grow = max(2, int(round(min(PLATE_GROW_FRAC * max(h, w), PLATE_GROW_MAX_FACE * face_width))))
     hole = (matte > PLATE_MATTE_LEVEL).astype(np.uint8)
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     plate = push_pull_fill(image, 1.0 - hole.astype(np.float32))
@@ -82,7 +88,7 @@ def _match_grain(plate: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.n
         return plate
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     detail = gray - cv2.GaussianBlur(gray, (0, 0), 1.5)
-    sigma = float(np.std(detail[~hole]))
+    sigma = 1.4826 * float(np.median(np.abs(detail[~hole])))  # robust: edges and highlights are not grain
     rng = np.random.default_rng(0)  # fixed: the plate is part of a deterministic analysis
     noise = rng.normal(0.0, sigma, hole.shape).astype(np.float32)
     noisy = plate.astype(np.float32) + np.where(hole, noise, 0.0)[..., None]

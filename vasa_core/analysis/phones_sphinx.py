@@ -91,10 +91,9 @@ def align(pcm: bytes, words: list[str]) -> tuple[str, list[PhoneTuple], list[str
     decoder = _decoder("alignment")
     warnings: list[str] = []
     guessed = [w for w in dict.fromkeys(words) if decoder.lookup_word(w) is None]
-    for word in guessed:
-        decoder.add_word(word, guess_pronunciation(word), update=False)
+    for k, word in enumerate(guessed):  # rebuilding the search graph once, after the last, is enough
+        decoder.add_word(word, guess_pronunciation(word), update=k == len(guessed) - 1)
     if guessed:
-        decoder.add_word(guessed[-1], guess_pronunciation(guessed[-1]), update=True)
         shown = ", ".join(guessed[:8]) + (" ..." if len(guessed) > 8 else "")
         warnings.append(f"{len(guessed)} transcript word(s) not in the dictionary, pronounced from spelling: {shown}")
     try:

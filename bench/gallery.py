@@ -1,0 +1,192 @@
+"""Renderer gallery and quality/speed benchmark. One command regenerates everything:
+
+    python -m bench.gallery [--media ../shared/media] [--out bench/out/gallery] [--size 512]
+
+For each portrait in <media>/portraits except the real public figures (p16, p19): key frames (neutral, jaw fully
+open, blink, smile, head turned 15 degrees left/right, gaze left/right/up, distance 0.8 and 1.2) as PNGs plus a
+contact sheet, and a report (report.json, printed as a table) with:
+- identity: dlib 128-d embedding distance between the portrait and every key frame (goal < 0.3);
+- stability: mean absolute difference of a still frame vs the portrait (goal < 1 level), and the background
+  motion at 15 degrees of head turn: optical flow (95th percentile, px) over background pixels further than 10%
+  of the face width from the person (goal < 0.5 px);
+- speed: renderer frames per second at --size on this machine's CPU (goal >= 100 at 512 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.identity import IdentityMeter
+from vasa_core.analysis.face import FaceAnalyzer
+from vasa_core.errors import InputError
+from vasa_core.render import Renderer
+from vasa_core.types import EXPRESSION_NAMES, MotionSequence
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_PUBLIC_FIGURES = ("p16", "p19")  # never shown in galleries (MANIFEST.md)
+KEY_FRAMES: dict[str, dict] = {
+    "neutral": {},
+    "jaw_open": {"expr": {"jaw_open": 1.0}},
+    "blink": {"expr": {"blink_l": 1.0, "blink_r": 1.0}},
+    "smile": {"expr": {"smile_l": 1.0, "smile_r": 1.0, "cheek_raise": 0.6}},
+    "turn_left_15": {"rot": (-15.0, 0.0, 0.0)},
+    "turn_right_15": {"rot": (15.0, 0.0, 0.0)},
+    "gaze_left": {"gaze": (-25.0, 0.0)},
+    "gaze_right": {"gaze": (25.0, 0.0)},
+    "gaze_up": {"gaze": (0.0, 15.0)},
+    "distance_0.8": {"scale": 0.8},
+    "distance_1.2": {"scale": 1.2},
+}
+BACKGROUND_MARGIN_FW = 0.10  # background = further than this many face widths from the person (the issue's test)
+
+
+def key_motion(specs: list[dict], fps: float = 25.0) -> MotionSequence:
+    still = MotionSequence.still(len(specs), fps)
+    expr, rot, gaze, scale = (still.expression.copy(), still.head_rotation.copy(), still.gaze.copy(),
+                              still.head_scale.copy())
+    for i, spec in enumerate(specs):
+        for name, w in spec.get("expr", {}).items():
+            expr[i, EXPRESSION_NAMES.index(name)] = w
+        rot[i] = spec.get("rot", (0.0, 0.0, 0.0))
+        gaze[i] = spec.get("gaze", (0.0, 0.0))
+        scale[i] = spec.get("scale", 1.0)
+    return MotionSequence(fps, expr, rot, still.head_translation, scale, gaze)
+
+
+def talking_motion(num_frames: int, fps: float = 25.0) -> MotionSequence:
+    """A busy synthetic clip for the speed test: speech-rate jaw, blinks, head sway, gaze drift."""
+    t = np.arange(num_frames, dtype=np.float32) / fps
+    expr = np.zeros((num_frames, len(EXPRESSION_NAMES)), np.float32)
+    expr[:, EXPRESSION_NAMES.index("jaw_open")] = 0.35 * (1 + np.sin(2 * np.pi * 4.0 * t)) / 2
+    blink = np.clip(1 - np.abs(((t * 0.3) % 1.0) - 0.5) * 20, 0, 1)
+    expr[:, EXPRESSION_NAMES.index("blink_l")] = blink
+    expr[:, EXPRESSION_NAMES.index("blink_r")] = blink
+    expr[:, EXPRESSION_NAMES.index("smile_l")] = 0.3 * (1 + np.sin(0.5 * t)) / 2
+    rot = np.stack([6 * np.sin(0.7 * t), 3 * np.sin(1.1 * t), 2 * np.sin(0.5 * t)], 1).astype(np.float32)
+    trans = np.stack([0.02 * np.sin(0.4 * t), 0.01 * np.sin(0.6 * t)], 1).astype(np.float32)
+    gaze = np.stack([5 * np.sin(0.3 * t), 2 * np.sin(0.2 * t)], 1).astype(np.float32)
+    return MotionSequence(fps, expr, rot, trans, np.ones(num_frames, np.float32), gaze)
+
+
+def background_motion(analysis, frame: np.ndarray) -> dict:
+    """Flow and level change on background pixels further than 10% of the face width from the person."""
+    person = (analysis.matte > 0.5).astype(np.uint8)
+    grow = max(1, int(round(BACKGROUND_MARGIN_FW * analysis.face_width)))
+    near = cv2.dilate(person, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    background = near == 0
+    if background.sum() < 100:
+        return {"pixels": int(background.sum())}
+    a = cv2.cvtColor(analysis.image, cv2.COLOR_RGB2GRAY)
+    b = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+    flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+    mag = np.linalg.norm(flow, axis=2)[background]
+    diff = np.abs(frame.astype(np.int16) - analysis.image.astype(np.int16)).max(2)[background]
+    return {"pixels": int(background.sum()), "flow_p95_px": float(np.percentile(mag, 95)),
+            "flow_max_px": float(mag.max()), "mean_abs_level": float(diff.mean())}
+
+
+def sheet(frames: dict[str, np.ndarray], width: int = 1600) -> np.ndarray:
+    names = list(frames)
+    cols = 6
+    tile_w = width // cols
+    h, w = next(iter(frames.values())).shape[:2]
+    tile_h = int(round(tile_w * h / w))
+    rows = (len(names) + cols - 1) // cols
+    out = np.full((rows * (tile_h + 18), cols * tile_w, 3), 255, np.uint8)
+    for k, name in enumerate(names):
+        r, c = divmod(k, cols)
+        y, x = r * (tile_h + 18), c * tile_w
+        out[y + 18: y + 18 + tile_h, x: x + tile_w] = cv2.resize(frames[name], (tile_w, tile_h),
+                                                                  interpolation=cv2.INTER_AREA)
+        cv2.putText(out, name, (x + 4, y + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
+def speed(renderer: Renderer, frames: int = 250, chunk: int = 50) -> float:
+    motion = talking_motion(frames)
+    renderer.render(motion.slice(0, 2))  # compile / warm up
+    start = time.perf_counter()
+    for s in range(0, frames, chunk):
+        renderer.render(motion.slice(s, min(frames, s + chunk)))
+    return frames / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--media", type=Path, default=Path(os.environ.get("VASA_SHARED_MEDIA",
+                                                                         ROOT.parent / "shared" / "media")))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "gallery")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--only", nargs="*", help="portrait name prefixes, e.g. p01 p14")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    analyzer = FaceAnalyzer()
+    meter = IdentityMeter()
+    report: dict = {"size": args.size, "portraits": {}, "cannot_handle": {}}
+    portraits = sorted(p for p in (args.media / "portraits").iterdir() if not p.name.startswith(REAL_PUBLIC_FIGURES))
+    if args.only:
+        portraits = [p for p in portraits if p.name.startswith(tuple(args.only))]
+    specs = list(KEY_FRAMES.values())
+    for path in portraits:
+        name = path.stem
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        try:
+            analysis = analyzer.analyze(image, args.size)
+        except InputError as err:
+            report["cannot_handle"][name] = str(err)
+            print(f"{name}: cannot handle: {err}")
+            continue
+        renderer = Renderer(analysis)
+        frames = dict(zip(KEY_FRAMES, renderer.render(key_motion(specs))))
+        folder = args.out / name
+        folder.mkdir(exist_ok=True)
+        for key, frame in frames.items():
+            cv2.imwrite(str(folder / f"{key}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(args.out / f"{name}_sheet.png"), cv2.cvtColor(sheet(frames), cv2.COLOR_RGB2BGR))
+
+        ref = meter.embed(analysis.image, analysis.face_box)
+        dists = {}
+        for key, frame in frames.items():
+            emb = meter.embed(frame, analysis.face_box)
+            dists[key] = None if (ref is None or emb is None) else round(meter.distance(ref, emb), 4)
+        still = renderer.render(MotionSequence.still(1))[0]
+        entry = {
+            "head_pose": [round(float(v), 1) for v in analysis.head_pose],
+            "teeth_visible": analysis.teeth_visible,
+            "eyes_open": analysis.eyes_open,
+            "warnings": list(analysis.warnings),
+            "identity_distance": dists,
+            "identity_max": max((d for d in dists.values() if d is not None), default=None),
+            "still_mean_abs_level": float(np.abs(still.astype(np.int16) - analysis.image.astype(np.int16)).mean()),
+            "background_turn_left_15": background_motion(analysis, frames["turn_left_15"]),
+            "background_turn_right_15": background_motion(analysis, frames["turn_right_15"]),
+        }
+        report["portraits"][name] = entry
+        bg = [entry[k].get("flow_p95_px") for k in ("background_turn_left_15", "background_turn_right_15")]
+        print(f"{name:45s} id_max={entry['identity_max']} still={entry['still_mean_abs_level']:.3f} "
+              f"bg_flow_p95={bg}")
+
+    first = next(iter(report["portraits"]), None)
+    if first is not None:
+        image = cv2.cvtColor(cv2.imread(str(args.media / "portraits" / next(
+            p.name for p in portraits if p.stem == first))), cv2.COLOR_BGR2RGB)
+        renderer = Renderer(analyzer.analyze(image, args.size))
+        fps = speed(renderer)
+        report["speed"] = {"portrait": first, "size": args.size, "fps": round(fps, 1),
+                           "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
+        print(f"renderer speed on {first} at {args.size}px: {fps:.1f} fps "
+              f"({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

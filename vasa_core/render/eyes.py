@@ -1,0 +1,92 @@
+"""Eyes: the eyeball (sclera with the iris removed) and the iris, moved for gaze and clipped by the current lids.
+
+The eyeball content follows the head rigidly (never the lids), so a blink closes the lids over an unsquashed eye.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vasa_core.analysis import face_geometry as fg
+from vasa_core.analysis.face_matte import push_pull_fill
+from vasa_core.render.layers import fit_affine, invert_affine, polygon_mask, roi_of, sample_affine
+
+EYE_MARGIN_WIDTHS = 0.35  # texture margin around each eye, in eye widths
+IRIS_EDGE_PX = 0.6  # softness of the iris disc edge (Gaussian sigma in pixels)
+MIN_EYE_AREA_PX = 6.0  # below this the lids are (nearly) closed: nothing to draw
+
+
+@dataclass(frozen=True)
+class EyeTexture:
+    origin: np.ndarray  # (2,) float32 pixels: top-left of the texture in the portrait
+    sclera: np.ndarray  # (h, w, 3) uint8: the eye region with the iris filled by the sclera around it
+    iris: np.ndarray  # (h, w, 4) uint8: the iris disc (completed where the lids hid it) and its alpha
+    anchors: tuple[int, ...]  # landmark indices whose rigid motion carries the eyeball
+
+
+def _loop(eye: int) -> list[int]:
+    return list(fg.EYE_UPPER[eye]) + list(reversed(fg.EYE_LOWER[eye][1:-1]))
+
+
+def build_eye_texture(image: np.ndarray, landmarks: np.ndarray, eye: int) -> EyeTexture | None:
+    h, w = image.shape[:2]
+    pts = landmarks[:, :2]
+    width = np.linalg.norm(pts[fg.EYE_CORNERS[eye][0]] - pts[fg.EYE_CORNERS[eye][1]])
+    box = roi_of(pts[_loop(eye)], EYE_MARGIN_WIDTHS * width, w, h)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    crop = image[y0:y1, x0:x1]
+    opening = polygon_mask(pts[_loop(eye)], box)
+    centre = pts[fg.IRIS_CENTER[eye]] - [x0, y0]
+    radius = float(np.mean(np.linalg.norm(pts[list(fg.IRIS_RING[eye])] - pts[fg.IRIS_CENTER[eye]], axis=1)))
+    yy, xx = np.mgrid[0: y1 - y0, 0: x1 - x0].astype(np.float32)
+    dist = np.hypot(xx - centre[0], yy - centre[1])
+    disc = np.clip(radius + 0.5 - dist, 0.0, 1.0)
+    disc = cv2.GaussianBlur(disc, (0, 0), IRIS_EDGE_PX)
+    # sclera: the opening with the iris (grown by a pixel of halo) treated as unknown and filled from around it
+    known = np.clip(1.0 - np.clip(radius + 1.5 - dist, 0.0, 1.0), 0.0, 1.0)
+    sclera = push_pull_fill(crop, known)
+    # iris: what is visible of it, completed under the lids from its own visible pixels
+    visible = (disc > 0.5) & (opening > 0.5)
+    iris_rgb = push_pull_fill(crop, visible.astype(np.float32)) if visible.any() else crop
+    alpha = np.clip(disc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    iris = np.dstack([iris_rgb, alpha])
+    anchors = tuple(_loop(eye)) + tuple(b for b in fg.BROW_LOWER[eye]) + (6, 197)
+    return EyeTexture(np.array([x0, y0], np.float32), sclera, iris, anchors)
+
+
+def draw_eye(out: np.ndarray, tex: EyeTexture, rest: np.ndarray, rigid: np.ndarray, lids: np.ndarray,
+             gaze_px: np.ndarray) -> None:
+    """Composite one eye into ``out`` in place.
+
+    rest: (478, 2) landmark pixels in the portrait; rigid: the same after head motion only (no expression);
+    lids: (N, 2) the current eye-opening polygon; gaze_px: (2,) iris shift in portrait pixels.
+    """
+    h, w = out.shape[:2]
+    poly_area = 0.5 * abs(np.dot(lids[:, 0], np.roll(lids[:, 1], 1)) - np.dot(lids[:, 1], np.roll(lids[:, 0], 1)))
+    if poly_area < MIN_EYE_AREA_PX:
+        return
+    box = roi_of(lids, 2.0, w, h)
+    if box is None:
+        return
+    idx = list(tex.anchors)
+    fwd = fit_affine(rest[idx] - tex.origin, rigid[idx])  # texture pixels -> frame pixels
+    inv = invert_affine(fwd)
+    sclera = sample_affine(tex.sclera, inv, box).astype(np.float32)
+    shift = np.array([[1, 0, -gaze_px[0]], [0, 1, -gaze_px[1]]], np.float64)
+    inv_iris = shift @ np.vstack([inv, [0, 0, 1]])
+    iris = sample_affine(tex.iris, inv_iris, box, border=cv2.BORDER_CONSTANT).astype(np.float32)
+    a_iris = iris[..., 3:] / 255.0
+    eye_rgb = sclera * (1 - a_iris) + iris[..., :3] * a_iris
+    mask = polygon_mask(lids, box)[..., None]
+    x0, y0, x1, y1 = box
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(region * (1 - mask) + eye_rgb * mask + 0.5, 0, 255).astype(np.uint8)
+
+
+def eye_polygon(points: np.ndarray, eye: int) -> np.ndarray:
+    return points[_loop(eye), :2]

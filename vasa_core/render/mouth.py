@@ -1,0 +1,227 @@
+"""Mouth interior: dark cavity, tongue, lower teeth following the jaw, upper teeth fixed to the skull.
+
+Teeth are real imagery: the portrait's own when it shows them, otherwise assets/mouth/teeth_upper.png (cut
+from the AI-generated portrait p01, see assets/mouth/README.md), re-coloured in Lab to the portrait.
+Textures live in a mouth frame: u across the inner-lip corners (-1 .. 1), v down from the inner upper lip in
+half mouth widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vasa_core.analysis import face_geometry as fg
+from vasa_core.analysis.face_matte import push_pull_fill
+from vasa_core.render.layers import invert_affine, polygon_mask, roi_of, sample_affine
+
+TEETH_ASSET = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "teeth_upper.png"
+TEX_W, TEX_H = 256, 128
+U_RANGE = (-1.05, 1.05)
+V_RANGE = (-0.3, 0.75)  # above 0 is hidden under the upper lip at rest
+# Lower teeth: the upper row flipped, narrower and shorter (lower incisors are smaller), with their edge this far
+# above the lower lip's inner line (v units), darker because the upper lip and teeth shade them.
+LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.15, 0.8
+# Cavity and tongue colours relative to the portrait's lip colour (Lab lightness factors), corner darkening,
+# and the dark wet band along the inner lip edge (fraction and width in pixels).
+CAVITY_L, TONGUE_L = 0.3, 0.6
+CORNER_DARKEN = 0.55
+TOP_SHADOW = 0.45  # the roof of the mouth under the upper teeth is darker than the floor
+LIP_BAND_DARKEN, LIP_BAND_PX = 0.35, 1.2
+# Tongue: an ellipse in the jaw's mouth frame whose top shows just above the lower teeth edge.
+TONGUE_CENTRE_V, TONGUE_RADII = 0.05, (0.62, 0.3)
+MIN_MOUTH_AREA_PX = 4.0
+LIP_SAMPLE_POINTS = (0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
+SKIN_SAMPLE_POINTS = (50, 280, 101, 330, 205, 425)
+
+
+@dataclass(frozen=True)
+class MouthFrame:
+    """Affine maps between portrait pixels and the mouth frame, at rest."""
+
+    to_mouth: np.ndarray  # (2, 3) portrait pixels -> (u, v) with v = 0 at the upper inner lip
+    lower_v: float  # v of the lower inner lip at rest
+
+
+def mouth_frame(landmarks: np.ndarray) -> MouthFrame:
+    pts = landmarks[:, :2].astype(np.float64)
+    left, right = pts[fg.INNER_UPPER_LIP[0]], pts[fg.INNER_UPPER_LIP[-1]]
+    origin = (left + right) / 2
+    half = max(np.linalg.norm(right - left) / 2, 1.0)
+    ex = (right - left) / (2 * half)
+    ey = np.array([-ex[1], ex[0]])
+    v_up = ey @ (pts[fg.UPPER_LIP_CENTER] - origin) / half
+    v_lo = ey @ (pts[fg.LOWER_LIP_CENTER] - origin) / half
+    m = np.array([[ex[0] / half, ex[1] / half, -ex @ origin / half],
+                  [ey[0] / half, ey[1] / half, -ey @ origin / half - v_up]])
+    return MouthFrame(m, float(v_lo - v_up))
+
+
+def _tex_from_mouth() -> np.ndarray:
+    su = TEX_W / (U_RANGE[1] - U_RANGE[0])
+    sv = TEX_H / (V_RANGE[1] - V_RANGE[0])
+    return np.array([[su, 0, -U_RANGE[0] * su - 0.5], [0, sv, -V_RANGE[0] * sv - 0.5], [0, 0, 1]])
+
+
+def cut_teeth_texture(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """(TEX_H, TEX_W, 4) uint8 RGBA upper-teeth texture from a portrait that shows its teeth."""
+    frame = mouth_frame(landmarks)
+    tex_from_img = _tex_from_mouth() @ np.vstack([frame.to_mouth, [0, 0, 1]])
+    rgb = cv2.warpAffine(image, tex_from_img[:2], (TEX_W, TEX_H), flags=cv2.INTER_AREA,
+                         borderMode=cv2.BORDER_REFLECT)
+    poly = cv2.transform(landmarks[None, list(fg.INNER_LIP_LOOP), :2].astype(np.float64), tex_from_img[:2])[0]
+    inside = polygon_mask(poly, (0, 0, TEX_W, TEX_H))
+    # keep lip pixels on the polygon's rim out of the teeth: shrink it by ~3 texture pixels
+    alpha = np.clip((cv2.GaussianBlur(inside, (0, 0), 2.5) - 0.8) * 5.0, 0.0, 1.0)
+    # above the opening (under the upper lip) continue the teeth upward, so a raised lip still shows teeth
+    upper_edge = poly[: len(fg.INNER_UPPER_LIP)]
+    top = np.interp(np.arange(TEX_W), upper_edge[:, 0], upper_edge[:, 1], left=-1.0, right=-1.0)
+    above = (np.arange(TEX_H)[:, None] < top[None, :] + 4).astype(np.float32)
+    filled = push_pull_fill(rgb, (alpha > 0.99).astype(np.float32))
+    full_alpha = np.clip(alpha + above, 0, 1)
+    return np.dstack([filled, np.round(full_alpha * 255).astype(np.uint8)])
+
+
+def _lower_from_upper(upper: np.ndarray) -> np.ndarray:
+    """Lower teeth texture: the upper row mirrored vertically, narrowed and shortened, edge near the lower lip."""
+    alpha = upper[..., 3].astype(np.float32) / 255.0
+    centre = alpha[:, TEX_W // 2 - 8: TEX_W // 2 + 8].mean(1)
+    edge_row = int(np.max(np.nonzero(centre > 0.5)[0])) if (centre > 0.5).any() else TEX_H // 2
+    tex = _tex_from_mouth()
+    edge_v = (edge_row + 0.5 - tex[1, 2]) / tex[1, 1]
+    # lower texture point (u, v) <- upper (u / LOWER_SCALE_U, edge_v - (v - LOWER_EDGE_V) / LOWER_SCALE_V)
+    mouth_from_tex = np.linalg.inv(tex)
+    flip = np.array([[1 / LOWER_SCALE_U, 0, 0], [0, -1 / LOWER_SCALE_V, edge_v + LOWER_EDGE_V / LOWER_SCALE_V],
+                     [0, 0, 1]])
+    m = tex @ flip @ mouth_from_tex
+    out = cv2.warpAffine(upper, m[:2], (TEX_W, TEX_H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_CONSTANT)
+    out[..., :3] = np.clip(out[..., :3].astype(np.float32) * LOWER_SHADE, 0, 255).astype(np.uint8)
+    return out
+
+
+def lab_stats(image: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for x, y in points:
+        cv2.circle(mask, (int(x), int(y)), radius, 255, -1)
+    return np.median(lab[mask > 0], axis=0)
+
+
+def _recolour(tex_rgba: np.ndarray, src_skin: np.ndarray, dst_skin: np.ndarray) -> np.ndarray:
+    """Move teeth colour from the source portrait's lighting to the target's (lightness ratio, chroma ratio)."""
+    lab = cv2.cvtColor(np.ascontiguousarray(tex_rgba[..., :3]), cv2.COLOR_RGB2LAB).astype(np.float32)
+    l_ratio = np.clip(dst_skin[0] / max(src_skin[0], 1.0), 0.6, 1.3)
+    src_c = np.hypot(src_skin[1] - 128, src_skin[2] - 128)
+    dst_c = np.hypot(dst_skin[1] - 128, dst_skin[2] - 128)
+    c_ratio = np.clip(dst_c / max(src_c, 1.0), 0.0, 1.5)
+    lab[..., 0] *= l_ratio
+    lab[..., 1:] = 128 + (lab[..., 1:] - 128) * c_ratio
+    rgb = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    return np.dstack([rgb, tex_rgba[..., 3]])
+
+
+@dataclass(frozen=True)
+class MouthTextures:
+    upper: np.ndarray  # (TEX_H, TEX_W, 4) uint8
+    lower: np.ndarray  # (TEX_H, TEX_W, 4) uint8
+    cavity_rgb: np.ndarray  # (3,) float32
+    tongue_rgb: np.ndarray  # (3,) float32
+    frame: MouthFrame
+    own_teeth: bool
+
+
+def build_mouth_textures(image: np.ndarray, landmarks: np.ndarray, teeth_visible: bool) -> MouthTextures:
+    h, w = image.shape[:2]
+    radius = max(1, int(0.012 * max(h, w)))
+    skin = lab_stats(image, landmarks[list(SKIN_SAMPLE_POINTS), :2], radius)
+    lip = lab_stats(image, landmarks[list(LIP_SAMPLE_POINTS), :2], max(1, radius // 2))
+    if teeth_visible:
+        upper = cut_teeth_texture(image, landmarks)
+    else:
+        asset = cv2.cvtColor(cv2.imread(str(TEETH_ASSET), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+        upper = _recolour(asset, _ASSET_SKIN_LAB, skin)
+    lower = _lower_from_upper(upper)
+    frame = mouth_frame(landmarks)
+    upper, lower = _prefilter(upper, frame), _prefilter(lower, frame)
+
+    def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+        px = np.clip(lab, 0, 255).astype(np.uint8).reshape(1, 1, 3)
+        return cv2.cvtColor(px, cv2.COLOR_LAB2RGB).reshape(3).astype(np.float32)
+
+    cavity = lab_to_rgb(np.array([lip[0] * CAVITY_L, 128 + (lip[1] - 128) * 0.9, 128 + (lip[2] - 128) * 0.7]))
+    tongue = lab_to_rgb(np.array([lip[0] * TONGUE_L, lip[1], 128 + (lip[2] - 128) * 0.8]))
+    return MouthTextures(upper, lower, cavity, tongue, frame, teeth_visible)
+
+
+def _prefilter(tex: np.ndarray, frame: MouthFrame) -> np.ndarray:
+    """Blur a texture to the size it is drawn at: bilinear minification of a sharp texture sparkles."""
+    half_px = 1.0 / max(np.hypot(*frame.to_mouth[0, :2]), 1e-6)  # rest half mouth width in output pixels
+    tex_px_per_out = (TEX_W / (U_RANGE[1] - U_RANGE[0])) / half_px
+    sigma = 0.45 * tex_px_per_out
+    if sigma < 0.5:
+        return tex
+    premul = tex.astype(np.float32)
+    premul[..., :3] *= premul[..., 3:] / 255.0
+    blurred = cv2.GaussianBlur(premul, (0, 0), sigma)
+    alpha = np.maximum(blurred[..., 3:], 1e-3)
+    rgb = np.where(blurred[..., 3:] > 0.5, blurred[..., :3] * 255.0 / alpha, tex[..., :3])
+    return np.clip(np.dstack([rgb, blurred[..., 3:]]) + 0.5, 0, 255).astype(np.uint8)
+
+
+# Median Lab of the cheeks of the portrait the teeth asset was cut from (p01 at 512 px, printed by main()).
+_ASSET_SKIN_LAB = np.array([189.0, 146.0, 143.0], np.float32)
+
+
+def draw_mouth(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull: np.ndarray, jaw: np.ndarray,
+               opacity: float = 1.0) -> None:
+    """Composite the mouth interior into ``out`` inside the current inner-lip polygon ``lips`` (N, 2).
+
+    skull, jaw: (2, 3) affine maps from portrait pixels to frame pixels for the upper and lower jaw;
+    opacity: 0..1 weight of the interior over what the warp put there.
+    """
+    if opacity <= 0.0:
+        return
+    h, w = out.shape[:2]
+    area = 0.5 * abs(np.dot(lips[:, 0], np.roll(lips[:, 1], 1)) - np.dot(lips[:, 1], np.roll(lips[:, 0], 1)))
+    if area < MIN_MOUTH_AREA_PX:
+        return
+    box = roi_of(lips, 2.0, w, h)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    mouth3 = np.vstack([tex.frame.to_mouth, [0, 0, 1]])
+    tex3 = _tex_from_mouth()
+    upper_inv = tex3 @ mouth3 @ np.vstack([invert_affine(skull), [0, 0, 1]])
+    lower_shift = np.array([[1, 0, 0], [0, 1, -tex.frame.lower_v], [0, 0, 1]])
+    jaw_inv3 = np.vstack([invert_affine(jaw), [0, 0, 1]])
+    lower_inv = tex3 @ lower_shift @ mouth3 @ jaw_inv3
+    upper = sample_affine(tex.upper, upper_inv[:2], box, border=cv2.BORDER_CONSTANT).astype(np.float32)
+    lower = sample_affine(tex.lower, lower_inv[:2], box, border=cv2.BORDER_CONSTANT).astype(np.float32)
+
+    # cavity shading and tongue, in the jaw's mouth frame
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    m_jaw = (lower_shift @ mouth3 @ jaw_inv3)[:2]
+    u = m_jaw[0, 0] * xx + m_jaw[0, 1] * yy + m_jaw[0, 2]
+    v = m_jaw[1, 0] * xx + m_jaw[1, 1] * yy + m_jaw[1, 2]
+    shade = (1.0 - CORNER_DARKEN * np.clip(np.abs(u), 0, 1) ** 2)[..., None]
+    # roof shadow: darkest at the upper teeth, lifting toward the tongue and floor (v = 0 at the lower lip)
+    opening = max(float(np.max(-v)), 1e-3)
+    roof = (1.0 - TOP_SHADOW * np.clip(-v / opening, 0, 1))[..., None]
+    colour = tex.cavity_rgb * shade * roof
+    t = ((u / TONGUE_RADII[0]) ** 2 + ((v - TONGUE_CENTRE_V) / TONGUE_RADII[1]) ** 2)
+    tongue_a = np.clip((1.0 - t) * 3.0, 0, 1)[..., None] * shade
+    colour = colour * (1 - tongue_a) + tex.tongue_rgb * tongue_a
+    for layer in (lower, upper):
+        a = layer[..., 3:] / 255.0
+        colour = colour * (1 - a) + layer[..., :3] * a * shade ** 0.5
+    mask = polygon_mask(lips, box)
+    band = cv2.GaussianBlur(mask, (0, 0), LIP_BAND_PX)
+    colour *= (1.0 - LIP_BAND_DARKEN * np.clip(1.0 - (band - 0.5) * 2.0, 0, 1))[..., None]
+    m = mask[..., None] * opacity
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(region * (1 - m) + colour * m + 0.5, 0, 255).astype(np.uint8)
+

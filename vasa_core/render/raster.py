@@ -1,0 +1,124 @@
+"""Compiled kernels: the backward map of a deformed triangle mesh, and warp-and-composite over the clean plate.
+
+The map is rasterised on a coarse grid (every GRID_STEP pixels, corners included) and read bilinearly by the
+compositor: a piecewise-affine map is almost linear inside each coarse cell, and an identity map is reproduced
+exactly, so a still frame reproduces the portrait (DESIGN.md measured PSNR 42-56 dB for half resolution).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+GRID_STEP = 2  # fixed_point_map is written for this step
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def rasterize_map(dst, depth, src, triangles, map_x, map_y, zbuf, step, gy0, gy1, gx0, gx1):
+    """Fill map_x/map_y (grid, source pixels) for the deformed mesh; nearest surface (smallest depth) wins.
+
+    dst: (V, 2) float32 deformed vertex pixels; depth: (V,) float32 camera z (away from viewer);
+    src: (V, 2) float32 vertex pixels in the portrait; triangles: (T, 3) int32;
+    map_x, map_y, zbuf: (GH, GW) float32, grid node (i, j) sits at pixel (j * step, i * step).
+    Only grid nodes gy0..gy1, gx0..gx1 (inclusive) are written: the region where anything moves.
+    """
+    for i in range(gy0, gy1 + 1):
+        for j in range(gx0, gx1 + 1):
+            map_x[i, j] = j * step
+            map_y[i, j] = i * step
+            zbuf[i, j] = np.inf
+    inv = 1.0 / step
+    for t in range(triangles.shape[0]):
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        ax, ay = dst[a, 0] * inv, dst[a, 1] * inv
+        bx, by = dst[b, 0] * inv, dst[b, 1] * inv
+        cx, cy = dst[c, 0] * inv, dst[c, 1] * inv
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        if abs(area) < 1e-9:
+            continue
+        x0 = max(int(np.ceil(min(ax, bx, cx))), gx0)
+        x1 = min(int(np.floor(max(ax, bx, cx))), gx1)
+        y0 = max(int(np.ceil(min(ay, by, cy))), gy0)
+        y1 = min(int(np.floor(max(ay, by, cy))), gy1)
+        if x0 > x1 or y0 > y1:
+            continue
+        ia = 1.0 / area
+        eps = -1e-5  # shared edges belong to both triangles: no cracks between them
+        for y in range(y0, y1 + 1):
+            for x in range(x0, x1 + 1):
+                w0 = ((bx - x) * (cy - y) - (by - y) * (cx - x)) * ia
+                w1 = ((cx - x) * (ay - y) - (cy - y) * (ax - x)) * ia
+                w2 = 1.0 - w0 - w1
+                if w0 < eps or w1 < eps or w2 < eps:
+                    continue
+                z = w0 * depth[a] + w1 * depth[b] + w2 * depth[c]
+                if z < zbuf[y, x]:
+                    zbuf[y, x] = z
+                    map_x[y, x] = w0 * src[a, 0] + w1 * src[b, 0] + w2 * src[c, 0]
+                    map_y[y, x] = w0 * src[a, 1] + w1 * src[b, 1] + w2 * src[c, 1]
+
+
+IDENTITY_TOL = 1e-3  # pixels: a map this close to the identity copies the portrait pixel (exact, and fast)
+INTER_BITS = 5  # OpenCV's fixed-point remap precision (cv2.convertMaps to CV_16SC2: 1/32 pixel, 32 = 1 << 5)
+
+
+_FLOOR_OFFSET = 1 << 25  # added before an int32 cast so that truncation floors (maps stay within +-2**19 px)
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def _put(m1, m2, identity, y, x, sx, sy, pad, oy, ox):
+    identity[y, x] = 1 if (abs(sx - x - ox) < IDENTITY_TOL and abs(sy - y - oy) < IDENTITY_TOL) else 0
+    ix = np.int32((sx + pad) * 32.0 + (0.5 + _FLOOR_OFFSET)) - _FLOOR_OFFSET
+    iy = np.int32((sy + pad) * 32.0 + (0.5 + _FLOOR_OFFSET)) - _FLOOR_OFFSET
+    m1[y, x, 0] = np.int16(ix >> INTER_BITS)  # source vertices lie within a few image sizes: fits int16
+    m1[y, x, 1] = np.int16(iy >> INTER_BITS)
+    m2[y, x] = np.uint16((iy & 31) * 32 + (ix & 31))
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def fixed_point_map(map_x, map_y, m1, m2, identity, pad, gy0, gy1, gx0, gx1):
+    """Upsample the step-2 grid map to every pixel as OpenCV fixed-point remap maps, flagging identity pixels.
+
+    The maps address a source padded by ``pad`` pixels on every side (see Renderer: the person layer fades out
+    beyond the image border instead of smearing its edge pixels).
+    m1: (H, W, 2) int16 integer source x, y; m2: (H, W) uint16 fractional table index; identity: (H, W) uint8.
+    Pixels between grid nodes take the mean of the two or four nodes around them (bilinear at the midpoints).
+    H and W are even, so the grid's (H/2 + 1) x (W/2 + 1) nodes cover every pixel. Only the cells between grid
+    nodes gy0..gy1, gx0..gx1 are written, into m1, m2, identity of shape (2 (gy1 - gy0), 2 (gx1 - gx0)); their
+    pixel (0, 0) is image pixel (2 gy0, 2 gx0).
+    """
+    for i in range(gy0, gy1):
+        for j in range(gx0, gx1):
+            ax, ay = map_x[i, j], map_y[i, j]
+            bx, by = map_x[i, j + 1], map_y[i, j + 1]
+            cx, cy = map_x[i + 1, j], map_y[i + 1, j]
+            dx, dy = map_x[i + 1, j + 1], map_y[i + 1, j + 1]
+            y, x = 2 * (i - gy0), 2 * (j - gx0)
+            oy, ox = 2 * gy0, 2 * gx0
+            _put(m1, m2, identity, y, x, ax, ay, pad, oy, ox)
+            half, quarter = np.float32(0.5), np.float32(0.25)
+            _put(m1, m2, identity, y, x + 1, half * (ax + bx), half * (ay + by), pad, oy, ox)
+            _put(m1, m2, identity, y + 1, x, half * (ax + cx), half * (ay + cy), pad, oy, ox)
+            _put(m1, m2, identity, y + 1, x + 1, quarter * (ax + bx + cx + dx), quarter * (ay + by + cy + dy), pad,
+                 oy, ox)
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def composite(warped, plate, image, identity, out, oy, ox):
+    """out = warped premultiplied RGBA (uint8) over plate; identity pixels copy ``image`` exactly.
+
+    warped and identity cover the region whose top-left pixel is (oy, ox) in plate, image and out.
+    """
+    h, w = identity.shape
+    for y in range(h):
+        for x in range(w):
+            py, px = y + oy, x + ox
+            if identity[y, x]:
+                out[py, px, 0] = image[py, px, 0]
+                out[py, px, 1] = image[py, px, 1]
+                out[py, px, 2] = image[py, px, 2]
+                continue
+            keep = 255 - np.int32(warped[y, x, 3])
+            for ch in range(3):
+                v = np.int32(warped[y, x, ch]) + (np.int32(plate[py, px, ch]) * keep + 127) // 255
+                out[py, px, ch] = np.uint8(min(v, 255))

@@ -1,0 +1,269 @@
+"""The layered 2.5D warping renderer (DESIGN.md, "core technique"): PortraitAnalysis + MotionSequence -> frames.
+
+Per frame: expression fields and the jaw rotation move the face landmarks (camera frame); head rotation,
+translation and scale move every mesh vertex by its head weight about the head pivot; the compiled rasteriser
+turns the deformed mesh into a backward map; the person layer (premultiplied by its matte) is warped through it
+over the clean plate; then the eyes (iris moved for gaze, clipped by the lids) and the mouth interior are drawn.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import cv2
+import numpy as np
+
+from vasa_core.analysis import face_geometry as fg
+from vasa_core.errors import InputError
+from vasa_core.render import raster
+from vasa_core.render.expressions import ExpressionRig
+from vasa_core.render.eyes import build_eye_texture, draw_eye, eye_polygon
+from vasa_core.render.layers import fit_affine
+from vasa_core.render.mouth import build_mouth_textures, draw_mouth
+from vasa_core.types import EXPRESSION_NAMES, MotionSequence, PortraitAnalysis
+
+log = logging.getLogger(__name__)
+
+# Turning toward the side hidden in a 3/4 view would stretch background into the far cheek (DESIGN.md): the total
+# yaw is kept within this many degrees, or the portrait's own yaw if that is larger.
+MAX_TOTAL_YAW = 30.0
+# Torso vertices follow the head's scale (distance) but not its rotation; their weight fades to 0 over this
+# fraction of the longer side above the bottom border, where the body continues out of the frame.
+BODY_BORDER_FRAC = 0.12
+# The person layer is extended past the image border by this fraction of the longer side, its matte fading to
+# zero there: a head moved or shrunk away from the frame edge ends softly instead of smearing edge pixels.
+FG_PAD_FRAC = 0.04
+# Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
+SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
+JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
+# A portrait without visible teeth keeps its own mouth at rest: the synthesized interior fades in as the lips part
+# beyond their gap in the portrait, fully by this fraction of the face height.
+MOUTH_FADE_FH = 0.015
+
+
+class Renderer:
+    """Precomputes everything per portrait; ``render`` turns any chunk of motion into frames."""
+
+    def __init__(self, analysis: PortraitAnalysis, device: str = "cpu") -> None:
+        if device not in ("cpu", "cuda"):
+            raise InputError(f"device={device!r} is not accepted: use 'cpu' or 'cuda'.")
+        self.device = _resolve_device(device)
+        a = analysis
+        self.analysis = a
+        h, w = a.height, a.width
+        self._rest_cam = fg.to_camera_frame(a.mesh.vertices)
+        self._src = np.ascontiguousarray(a.mesh.vertices[:, :2], np.float32)
+        self._triangles = np.ascontiguousarray(a.mesh.triangles, np.int32)
+        self._head_w = a.mesh.head_weight.astype(np.float32)
+        self._pivot = fg.to_camera_frame(a.head_pivot)
+        self._rig = ExpressionRig.for_portrait(a)
+        self._scale_w = np.maximum(self._head_w, _body_weight(a.mesh.vertices[:, :2], w, h))
+        self._yaw0 = float(a.head_pose[0])
+        # person layer, premultiplied by its matte: the matting equation's foreground, image - (1 - alpha) * plate
+        alpha = np.round(np.clip(a.matte, 0.0, 1.0) * 255.0)
+        residual = a.image.astype(np.float32) - (1.0 - alpha[..., None] / 255.0) * a.clean_plate.astype(np.float32)
+        layer = np.dstack([np.clip(np.round(residual), 0, 255), alpha]).astype(np.uint8)
+        self._pad = max(4, int(round(FG_PAD_FRAC * max(h, w))))
+        self._fg = _fade_pad(layer, self._pad)
+        self._image = np.ascontiguousarray(a.image)
+        # flat buffers, viewed per frame as contiguous arrays the size of the moving region
+        self._m1 = np.empty(h * w * 2, np.int16)
+        self._m2 = np.empty(h * w, np.uint16)
+        self._identity = np.empty(h * w, np.uint8)
+        self._warped = np.empty(h * w * 4, np.uint8)
+        self._plate = np.ascontiguousarray(a.clean_plate)
+        step = raster.GRID_STEP
+        gh, gw = h // step + 1, w // step + 1
+        self._map_x = np.empty((gh, gw), np.float32)
+        self._map_y = np.empty((gh, gw), np.float32)
+        self._zbuf = np.empty((gh, gw), np.float32)
+        self._eyes = [build_eye_texture(a.image, a.landmarks, e) if a.eyes_open else None for e in (0, 1)]
+        self._mouth = build_mouth_textures(a.image, a.landmarks, a.teeth_visible)
+        self._eyeball_px = fg.EYEBALL_RADIUS_CM * a.head_scale
+        lm = a.landmarks
+        self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
+        self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
+        self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the frames."""
+        return self.analysis.height, self.analysis.width
+
+    def render(self, motion: MotionSequence) -> np.ndarray:
+        """(N, H, W, 3) uint8 frames for a chunk of motion of any length."""
+        h, w = self.size
+        frames = np.empty((motion.num_frames, h, w, 3), np.uint8)
+        columns = [motion.expression_names.index(n) if n in motion.expression_names else -1 for n in EXPRESSION_NAMES]
+        for i in range(motion.num_frames):
+            weights = np.array([motion.expression[i, c] if c >= 0 else 0.0 for c in columns], np.float32)
+            self._render_frame(
+                np.clip(weights, 0.0, 1.0), motion.head_rotation[i], motion.head_translation[i],
+                float(motion.head_scale[i]), motion.gaze[i], frames[i],
+            )
+        return frames
+
+    def _render_frame(self, weights: np.ndarray, rotation: np.ndarray, translation: np.ndarray, scale: float,
+                      gaze: np.ndarray, out: np.ndarray) -> None:
+        a = self.analysis
+        n_face = fg.NUM_LANDMARKS
+        rest = self._rest_cam
+        verts = self._rig.deform(rest, weights)
+        jaw_face = self._rig.deform(rest[:n_face], _only_jaw(weights))
+
+        yaw = self._limit_yaw(float(rotation[0]))
+        rot = fg.rotation_from_euler(yaw, float(rotation[1]), float(rotation[2]))
+        shift = np.asarray(translation, np.float32) * a.face_width
+        moved = self._move(verts, rot, shift, scale)
+        rigid = self._move(rest[:n_face], rot, shift, scale, rows=slice(0, n_face))
+        jaw_moved = self._move(jaw_face, rot, shift, scale, rows=slice(0, n_face))
+
+        dst = np.ascontiguousarray(moved[:, :2])
+        depth = np.ascontiguousarray(moved[:, 2])
+        roi = self._moving_region(dst)
+        if roi is None:
+            out[:] = self._image
+        elif self._torch is not None:
+            gy0, gy1, gx0, gx1 = 0, self._map_x.shape[0] - 1, 0, self._map_x.shape[1] - 1
+            raster.rasterize_map(dst, depth, self._src, self._triangles, self._map_x, self._map_y, self._zbuf,
+                                 raster.GRID_STEP, gy0, gy1, gx0, gx1)
+            self._torch.composite(self._map_x, self._map_y, out)
+        else:
+            self._warp_region(dst, depth, roi, out)
+
+        rest2 = a.landmarks[:, :2]
+        skull = fit_affine(rest2[list(SKULL_ANCHORS)], rigid[list(SKULL_ANCHORS), :2])
+        jaw = fit_affine(rest2[list(JAW_ANCHORS)], jaw_moved[list(JAW_ANCHORS), :2])
+        draw_mouth(out, self._mouth, moved[list(fg.INNER_LIP_LOOP), :2], skull, jaw, self._mouth_opacity(moved, scale))
+        gaze_px = self._eyeball_px * np.sin(np.radians(np.asarray(gaze, np.float32))) * np.array([1.0, -1.0])
+        for e, tex in enumerate(self._eyes):
+            if tex is not None:
+                draw_eye(out, tex, rest2, rigid[:, :2], eye_polygon(moved, e), gaze_px)
+
+    def _moving_region(self, dst: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Grid nodes gy0, gy1, gx0, gx1 bounding every triangle with a moving vertex; None if nothing moves."""
+        moving = np.abs(dst - self._src).max(1) > raster.IDENTITY_TOL
+        if not moving.any():
+            return None
+        tris = self._triangles[moving[self._triangles].any(1)]
+        pts = dst[tris.ravel()]
+        gh, gw = self._map_x.shape
+        step = raster.GRID_STEP
+        gx0 = int(np.clip(np.floor(pts[:, 0].min() / step) - 1, 0, gw - 2))
+        gx1 = int(np.clip(np.ceil(pts[:, 0].max() / step) + 1, gx0 + 1, gw - 1))
+        gy0 = int(np.clip(np.floor(pts[:, 1].min() / step) - 1, 0, gh - 2))
+        gy1 = int(np.clip(np.ceil(pts[:, 1].max() / step) + 1, gy0 + 1, gh - 1))
+        return gy0, gy1, gx0, gx1
+
+    def _warp_region(self, dst: np.ndarray, depth: np.ndarray, roi: tuple[int, int, int, int],
+                     out: np.ndarray) -> None:
+        """Backward-warp the person layer over the plate inside the moving region; the rest is the portrait."""
+        gy0, gy1, gx0, gx1 = roi
+        step = raster.GRID_STEP
+        raster.rasterize_map(dst, depth, self._src, self._triangles, self._map_x, self._map_y, self._zbuf, step,
+                             gy0, gy1, gx0, gx1)
+        rh, rw = step * (gy1 - gy0), step * (gx1 - gx0)
+        m1 = self._m1[: rh * rw * 2].reshape(rh, rw, 2)
+        m2 = self._m2[: rh * rw].reshape(rh, rw)
+        identity = self._identity[: rh * rw].reshape(rh, rw)
+        warped = self._warped[: rh * rw * 4].reshape(rh, rw, 4)
+        raster.fixed_point_map(self._map_x, self._map_y, m1, m2, identity, self._pad, gy0, gy1, gx0, gx1)
+        cv2.remap(self._fg, m1, m2, cv2.INTER_LINEAR, dst=warped, borderMode=cv2.BORDER_CONSTANT)
+        oy, ox = step * gy0, step * gx0
+        if (rh, rw) != out.shape[:2]:
+            out[:] = self._image
+        raster.composite(warped, self._plate, self._image, identity, out, oy, ox)
+
+    def _mouth_opacity(self, moved: np.ndarray, scale: float) -> float:
+        if self.analysis.teeth_visible:
+            return 1.0  # the interior is the portrait's own
+        gap = np.linalg.norm(moved[fg.UPPER_LIP_CENTER, :2] - moved[fg.LOWER_LIP_CENTER, :2]) / max(scale, 1e-6)
+        extra = (gap - self._rest_gap) / (MOUTH_FADE_FH * self._face_h)
+        return float(np.clip(extra, 0.0, 1.0))
+
+    def _move(self, verts: np.ndarray, rot: np.ndarray, shift: np.ndarray, scale: float,
+              rows: slice = slice(None)) -> np.ndarray:
+        """Head rotation about the pivot, translation and scale, each blended by the vertices' weights."""
+        hw = self._head_w[rows, None]
+        sw = self._scale_w[rows, None]
+        rel = verts - self._pivot
+        turned = verts + hw * (rel @ rot.T - rel)
+        turned[:, :2] += hw * shift
+        factor = 1.0 + (scale - 1.0) * sw
+        return self._pivot + (turned - self._pivot) * factor
+
+    def _limit_yaw(self, delta: float) -> float:
+        limit = max(MAX_TOTAL_YAW, abs(self._yaw0))
+        total = float(np.clip(self._yaw0 + delta, -limit, limit))
+        return total - self._yaw0
+
+
+def _only_jaw(weights: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(weights)
+    for name in ("jaw_open", "mouth_close"):
+        out[EXPRESSION_NAMES.index(name)] = weights[EXPRESSION_NAMES.index(name)]
+    return out
+
+
+def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale weight of the torso: 1, fading to 0 toward the bottom border where the body leaves the frame."""
+    t = np.clip((height - points[:, 1]) / (BODY_BORDER_FRAC * max(width, height)), 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
+
+
+def _fade_pad(layer: np.ndarray, pad: int) -> np.ndarray:
+    """Pad an RGBA premultiplied layer by replicating its border, with alpha and colour fading linearly to 0."""
+    padded = cv2.copyMakeBorder(layer, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
+    h, w = layer.shape[:2]
+    ramp_y = np.clip(1.0 - np.maximum(pad - np.arange(h + 2 * pad), np.arange(h + 2 * pad) - (h + pad - 1)) / pad, 0, 1)
+    ramp_x = np.clip(1.0 - np.maximum(pad - np.arange(w + 2 * pad), np.arange(w + 2 * pad) - (w + pad - 1)) / pad, 0, 1)
+    fade = np.minimum(ramp_y[:, None], ramp_x[None, :])[..., None]
+    return np.ascontiguousarray(np.round(padded * fade), dtype=np.uint8)
+
+
+def _resolve_device(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is None or not torch.cuda.is_available():
+        msg = "device='cuda' was requested but no CUDA GPU is available: rendering on the CPU instead."
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        log.warning(msg)
+        return "cpu"
+    return "cuda"
+
+
+class _TorchCompositor:
+    """The warp-and-composite step with torch's grid_sample (for CUDA; any torch device gives the same result).
+
+    The mesh raster stays on the CPU (~1 ms); the per-pixel work, the bulk of a frame, moves to the device.
+    """
+
+    def __init__(self, fg_layer: np.ndarray, plate: np.ndarray, pad: int, device: str = "cuda") -> None:
+        import torch
+
+        self._torch = torch
+        dev = torch.device(device)
+        self._fg = torch.from_numpy(fg_layer.astype(np.float32)).permute(2, 0, 1)[None].to(dev)
+        self._plate = torch.from_numpy(plate.astype(np.float32)).permute(2, 0, 1)[None].to(dev)
+        self._h, self._w = plate.shape[:2]
+        self._pad = pad
+
+    def composite(self, map_x: np.ndarray, map_y: np.ndarray, out: np.ndarray) -> None:
+        torch = self._torch
+        f = torch.nn.functional
+        dev = self._fg.device
+        grid = torch.from_numpy(np.stack([map_x, map_y], -1))[None].to(dev).permute(0, 3, 1, 2)
+        full = f.interpolate(grid, size=(self._h + 1, self._w + 1), mode="bilinear", align_corners=True)
+        full = full[:, :, : self._h, : self._w]
+        p = self._pad
+        norm = torch.stack([(full[:, 0] + p) / (self._w + 2 * p - 1) * 2 - 1,
+                            (full[:, 1] + p) / (self._h + 2 * p - 1) * 2 - 1], -1)
+        layer = f.grid_sample(self._fg, norm, mode="bilinear", padding_mode="border", align_corners=True)
+        alpha = layer[:, 3:] / 255.0
+        comp = layer[:, :3] + self._plate * (1 - alpha)
+        out[:] = comp.clamp(0, 255).add(0.5).to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
