@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"section {section} done in {time.perf_counter() - start:.0f} s")
 
     info = run_info("quick" if args.quick else "full", sections)
-    write_results(rows, info, details, args.results_dir / RESULTS_MD.name, args.results_dir / RESULTS_JSON.name)
+    write_results(rows, info, details, args.results_dir / RESULTS_MD.name, args.results_dir / RESULTS_JSON.name,
+                  appendix=quality.clip_table(details.get("quality", {})))
     print(markdown_table(rows))
     print(summary(rows))
     if args.update_readme:

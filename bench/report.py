@@ -160,8 +160,8 @@ def summary(rows: list[Row]) -> str:
 
 
 def write_results(rows: list[Row], info: RunInfo, details: dict[str, Any], md_path: Path = RESULTS_MD,
-                  json_path: Path = RESULTS_JSON) -> None:
-    """bench/results.md (header, table, summary) and bench/results.json (the same plus per-clip details)."""
+                  json_path: Path = RESULTS_JSON, appendix: str = "") -> None:
+    """bench/results.md (header, table, summary, appendix) and bench/results.json (the same plus details)."""
     md = [
         "# Benchmark results",
         "",
@@ -173,7 +173,7 @@ def write_results(rows: list[Row], info: RunInfo, details: dict[str, Any], md_pa
         "",
         "Regenerate with `python -m bench` (add `--update-readme` to refresh README.md's table).",
         "",
-    ]
+    ] + ([appendix, ""] if appendix else [])
     md_path.write_text("\n".join(md))
     payload = {"run": asdict(info), "rows": [asdict(r) | {"verdict": r.verdict} for r in rows], "details": details}
     text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=_json_default, allow_nan=False)

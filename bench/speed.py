@@ -66,15 +66,15 @@ def make_speech(source: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def run_cli(image: Path, audio: Path, out: Path, size: int, env: dict[str, str] | None = None) -> CliRun:
+def run_cli(image: Path, audio: Path, out: Path, size: int) -> CliRun:
     """Time the CLI as a user runs it; peak RSS of that child alone via os.wait4."""
     report = out.with_suffix(".json")
     cmd = [sys.executable, "-m", "vasa_core", "generate", "--image", str(image), "--audio", str(audio),
            "--out", str(out), "--size", str(size), "--policy", "open", "--quiet", "--report", str(report)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})})
-    stderr = proc.stderr.read().decode(errors="replace")  # drained before waiting: a full pipe would block it
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with proc.stderr:
+        stderr = proc.stderr.read().decode(errors="replace")  # drained before waiting: a full pipe would block it
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -116,13 +116,17 @@ def run(inputs: Inputs, quick: bool, out_dir: Path, pipeline_factory) -> tuple[l
             continue
         rtf = result.wall_s / seconds
         cli[(size, seconds)] = result.wall_s
-        details["cli"][f"{size}px_{seconds:g}s"] = {"wall_s": result.wall_s, "peak_rss_bytes": result.peak_rss_bytes}
+        details["cli"][f"{size}px_{seconds:g}s"] = {
+            "wall_s": result.wall_s,
+            "peak_rss_bytes": result.peak_rss_bytes,
+            "stages": {t["stage"]: t["seconds"] for t in result.report.get("timings", [])},
+        }
         rows.append(Row("speed", label, rtf, "x real time", f"<= {GOAL_RTF}" if goal else "",
                         goal_at_most(rtf, GOAL_RTF) if goal else None,
                         f"{result.wall_s:.1f} s wall incl. model loading and signing"))
 
     rows += _stage_fps_rows(pipeline, inputs, quick, details)
-    rows += _limit_rows(inputs, warm, cli, out_dir, details)
+    rows += _limit_rows(inputs, warm, cli, details)
     rows.append(_first_frame_row(pipeline, inputs))
     rows.append(_cuda_row(pipeline, inputs, out_dir))
     return rows, details
@@ -261,7 +265,7 @@ def still_encode_seconds(portrait: Path, audio: Path, size: int) -> tuple[float,
     return encode_seconds(np.broadcast_to(frame, (n, h, w, 3)), clip), n
 
 
-def _limit_rows(inputs: Inputs, warm: dict, cli: dict, out_dir: Path, details: dict) -> list[Row]:
+def _limit_rows(inputs: Inputs, warm: dict, cli: dict, details: dict) -> list[Row]:
     """The still-image encode time for every measured case (always at least the goal case) and our ratio to it."""
     rows = []
     for size, seconds in sorted(set(warm) | set(cli) | {(GOAL_SIZE, GOAL_DURATION)}):

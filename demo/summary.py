@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from vasa_core.types import GenerationResult, to_jsonable
+from safety.provenance import ManifestSummary
+from safety.screening import ScreeningReport
+from safety.verify import VerificationReport
+from vasa_core.types import GenerationResult
 
 # What each C2PA state (safety.provenance.STATES) means to a visitor.
 C2PA_STATE_TEXT = {
@@ -18,14 +19,12 @@ C2PA_STATE_TEXT = {
 
 def provenance_markdown(result: GenerationResult) -> str:
     """The provenance of a fresh clip: watermark id, C2PA state, screening decision, size and time."""
-    screening = to_jsonable(result.screening)
-    manifest = to_jsonable(result.manifest)
     total_s = sum(t.seconds for t in result.timings)
     rows = [
         ("Invisible watermark", f"`{result.watermark_id}` in every frame; the verifier reads it even after "
                                 "re-encoding, and it leads back to this clip's registry record"),
-        ("C2PA manifest", _manifest_text(manifest)),
-        ("Screening", _screening_text(screening, result.options.policy)),
+        ("C2PA manifest", _c2pa_text(result.manifest)),
+        ("Screening", _screening_text(result.screening)),
         ("Clip", f"{result.width}x{result.height}, {result.fps} fps, {result.duration_s:.1f} s "
                  f"({result.num_frames} frames), made in {total_s:.1f} s"),
         ("Generation id", f"`{result.generation_id}`"),
@@ -36,67 +35,52 @@ def provenance_markdown(result: GenerationResult) -> str:
     return "\n".join(lines)
 
 
-def verification_markdown(report: Any) -> str:
-    """The verifier's report (safety.verify.VerificationReport) in plain words."""
-    data = to_jsonable(report)
-    c2pa = data.get("c2pa") or {}
-    watermark = data.get("watermark") or {}
-    registry = data.get("registry")
-    state = c2pa.get("state")
-    rows = [
-        ("C2PA manifest", f"**{state or 'none'}**: {C2PA_STATE_TEXT.get(state, state)}" + _codes(c2pa)),
-        ("Invisible watermark", _watermark_text(watermark)),
-        ("Registry", _registry_text(registry)),
-    ]
-    verdict = _verdict(state, watermark.get("found"), registry)
-    return "\n".join(["### " + verdict, "", *_items(rows)])
+def verification_markdown(report: VerificationReport) -> str:
+    """The verifier's report in plain words: a headline, then manifest, watermark and registry."""
+    watermark, record = report.watermark, report.registry
+    if watermark.found:
+        watermark_text = (f"**found**: id `{watermark.watermark_id}`, confidence {watermark.confidence:.2f} over "
+                          f"{watermark.frames_used} frame(s)")
+    else:
+        watermark_text = "**not found**"
+    if record is not None:
+        registry_text = (f"generation `{record.generation_id}`, made {record.created_at:%Y-%m-%d %H:%M} UTC under "
+                         f"policy `{record.screening.get('policy', '?')}`")
+    else:
+        registry_text = report.registry_error or "no record on this server"
+    rows = [("C2PA manifest", _c2pa_text(report.c2pa)), ("Invisible watermark", watermark_text),
+            ("Registry", registry_text)]
+    return "\n".join(["### " + _headline(report), "", *_items(rows), "", f"*Verifier:* {report.verdict}"])
+
+
+def _headline(report: VerificationReport) -> str:
+    intact = report.c2pa.state in ("Trusted", "Valid")
+    if report.from_this_system and report.registry is not None:
+        return "Made with this studio" + (" - signed and intact" if intact else " - traced by its watermark")
+    if report.from_this_system:
+        return "Made with this studio, but this server has no record of it"
+    if report.c2pa.state == "Invalid":
+        return "Altered after signing: the C2PA manifest does not match the file"
+    if intact:
+        return "Signed C2PA content, not from this studio"
+    return "No sign that this studio made it (which does not prove it is authentic)"
+
+
+def _c2pa_text(manifest: ManifestSummary) -> str:
+    text = f"**{manifest.state}**: {C2PA_STATE_TEXT.get(manifest.state, manifest.state)}"
+    if manifest.failure_codes:
+        text += f" (codes: {', '.join(f'`{code}`' for code in manifest.failure_codes)})"
+    if manifest.signer:
+        text += f"; signer {manifest.signer}"
+    if manifest.is_ai_generated:
+        text += "; declares the content AI-generated"
+    return text
+
+
+def _screening_text(screening: ScreeningReport) -> str:
+    decision = "allowed" if screening.allowed else "refused"
+    return f"{decision} under policy `{screening.policy}`: {screening.reason}"
 
 
 def _items(rows: list[tuple[str, str]]) -> list[str]:
     return [f"- **{label}:** {text}" for label, text in rows]
-
-
-def _verdict(state: str | None, watermark_found: bool | None, registry: Any) -> str:
-    if watermark_found and registry:
-        return "Made with this studio" + (" - signed and intact" if state in ("Trusted", "Valid") else "")
-    if watermark_found:
-        return "Carries this studio's watermark, but no registry record was found here"
-    if state in ("Trusted", "Valid"):
-        return "Signed C2PA content, without this studio's watermark"
-    return "No sign that this studio made it (which does not prove it is authentic)"
-
-
-def _manifest_text(manifest: dict) -> str:
-    """From safety.provenance.ManifestSummary as JSON."""
-    state = manifest.get("state")
-    text = f"**{state}**: {C2PA_STATE_TEXT.get(state, state)}"
-    if manifest.get("signer"):
-        text += f"; signer {manifest['signer']}"
-    if manifest.get("digital_source_type"):
-        text += f"; declares the clip AI-generated (`{manifest['digital_source_type'].rsplit('/', 1)[-1]}`)"
-    return text
-
-
-def _screening_text(screening: dict, policy: str) -> str:
-    decision = "allowed" if screening.get("allowed") else "refused"
-    reason = screening.get("reason")
-    return f"{decision} under policy `{policy}`" + (f": {reason}" if reason else "")
-
-
-def _codes(c2pa: dict) -> str:
-    codes = c2pa.get("failure_codes") or c2pa.get("codes") or []
-    return f" (codes: {', '.join(f'`{c}`' for c in codes)})" if codes else ""
-
-
-def _watermark_text(watermark: dict) -> str:
-    if not watermark.get("found"):
-        return "not found"
-    confidence = watermark.get("confidence")
-    text = f"found: id `{watermark.get('watermark_id')}`"
-    return text + (f", confidence {confidence:.2f}" if isinstance(confidence, (int, float)) else "")
-
-
-def _registry_text(registry: Any) -> str:
-    if not registry:
-        return "no record"
-    return f"record `{registry.get('generation_id')}`" if isinstance(registry, dict) else str(registry)

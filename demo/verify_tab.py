@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import gradio as gr
 
 from safety.config import SafetyConfig
 from safety.verify import verify_file
-from vasa_core.types import to_jsonable
 
 from .settings import DemoSettings
 from .summary import verification_markdown
-
-log = logging.getLogger(__name__)
 
 MEDIA_TYPES = [".mp4", ".mov", ".m4v", ".webm", ".mkv", ".jpg", ".jpeg", ".png", ".webp"]
 
@@ -24,16 +20,17 @@ class VerifyHandler:
         self.config = config
 
     def verify(self, media: str | None) -> tuple[str, dict]:
-        """A clip or image -> (summary in Markdown, the VerificationReport as JSON)."""
+        """A clip or image -> (summary in Markdown, the report as JSON in schema vasa-verify/1)."""
         if not media:
             raise gr.Error("No file was given. Upload an MP4 or an image to verify.", title="Missing input",
-                           print_exception=False)
+                           duration=None, print_exception=False)
         try:
             report = verify_file(Path(media), self.config)
-        except ValueError as exc:  # safety raises ValueError for unreadable media (it cannot import vasa_core)
-            raise gr.Error(f"This file cannot be read as a video or an image: {exc}", title="Cannot verify",
+        except ValueError as exc:  # safety's error for unreadable media (it cannot import vasa_core's errors)
+            raise gr.Error(f"This file cannot be read as a video or an image: {exc}. Upload an MP4, MOV, WebM, "
+                           "JPEG, PNG or WebP file.", title="Cannot verify", duration=None,
                            print_exception=False) from exc
-        return verification_markdown(report), to_jsonable(report)
+        return verification_markdown(report), report.to_dict()
 
 
 def build_verify_tab(handler: VerifyHandler, settings: DemoSettings) -> None:

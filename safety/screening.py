@@ -211,7 +211,8 @@ class Screener:
         meta = _generator_metadata(data)
         if meta:
             yield Evidence("generator-metadata", True, meta)
-        detection = Watermarker(self._config).detect(image[None])
+        # Size candidates only: the crop and contrast search costs seconds per upload.
+        detection = Watermarker(self._config).detect(image[None], search=False)
         if detection.found:
             yield Evidence("vasa-watermark", True, f"vasa-studio watermark {detection.watermark_id} "
                            f"(z {detection.z_score:.1f}): a frame of one of our own videos")

@@ -155,7 +155,7 @@ def test_phone_files_parse(tmp_path):
 
 
 def _clip(name: str, kind: str, corr: float) -> ClipMetrics:
-    values = {f: 1.0 for f, _, _ in quality.METRICS}
+    values = {f: 1.0 for f, _, _, _ in quality.METRICS}
     values["mouth_loudness_corr"] = corr
     return ClipMetrics(name=name, kind=kind, frames=100, fps=25.0, face_fraction=1.0, bilabials=2,
                        phone_source="ground truth", **values)
@@ -167,10 +167,31 @@ def test_metric_rows_hold_ours_to_the_real_range():
     assert len(rows) == 1 + len(quality.METRICS)
     corr = next(r for r in rows if r.metric.startswith("mouth opening"))
     assert corr.value == pytest.approx(0.4)
-    assert corr.passed is False and "1/2 clips inside" in corr.note
+    assert corr.passed is False and "1/2 clips meet it" in corr.note
     assert next(r for r in rows if r.metric.startswith("blinks")).passed is True
+
+
+def test_one_sided_metrics_do_not_fail_for_being_better_than_real():
+    real = [_clip("a", "real", 0.2), _clip("b", "real", 0.4)]
+    better = ClipMetrics(**{**_clip("x", "ours", 0.3).__dict__, "identity_distance": 0.1, "sharpness_ratio": 3.0,
+                            "blinks_per_min": 0.0})
+    rows = {r.metric: r for r in quality.metric_rows(real, [better])}
+    assert rows["identity distance to the portrait"].passed is True  # goal: <= real max
+    assert rows["face sharpness vs the portrait"].passed is True  # goal: >= real min
+    assert rows["blinks per minute"].passed is False  # goal: inside the real range
     empty = quality.metric_rows(real, [], "renderer broke")
     assert all(r.value is None for r in empty[1:]) and "renderer broke" in empty[0].note
+
+
+def test_clip_table_lists_every_clip_and_metric():
+    from dataclasses import asdict
+
+    ours = asdict(_clip("x", "ours", math.nan))
+    table = quality.clip_table({"real": [asdict(_clip("a", "real", 0.2))], "ours": [ours]}).splitlines()
+    assert len(table) == 4 + 2
+    assert table[-1].startswith("| x | ours | 100 | - |")
+    assert table[2].count("|") == 3 + len(quality.METRICS) + 1
+    assert quality.clip_table({}) == ""
 
 
 def test_format_and_table():

@@ -339,8 +339,18 @@ def test_out_of_range_control_is_an_input_error_naming_it(overrides, name):
 
 
 def test_verification_summary_does_not_claim_authenticity_for_unmarked_media():
-    text = verification_markdown({"c2pa": {"state": None}, "watermark": {"found": False}, "registry": None})
+    from safety.provenance import ManifestSummary
+    from safety.verify import VerificationReport
+    from safety.watermark import WatermarkDetection
+
+    report = VerificationReport(
+        path="x.mp4", kind="video", size_bytes=1, sha256="0", c2pa=ManifestSummary(state="absent"),
+        watermark=WatermarkDetection(False, None, 0.0, 0.0, 25), registry=None, registry_error=None,
+        from_this_system=False, verdict="no C2PA manifest; no watermark found.",
+    )
+    text = verification_markdown(report)
     assert "No sign that this studio made it" in text and "does not prove" in text
+    assert "**not found**" in text and "no record on this server" in text
 
 
 def test_demo_has_two_named_endpoints_a_bounded_queue_and_a_file_sweeper():

@@ -119,8 +119,15 @@ def test_noise_without_voice_does_not_move_the_mouth():
     n = int(4 * FPS)
     rng = np.random.default_rng(0)
     noisy = AudioFeatures(
-        FPS, n, 4.0, (0.3 + 0.1 * rng.random(n)).astype(np.float32), np.zeros(n, np.float32),
-        np.zeros(n, np.float32), np.zeros((n, 3), np.float32), (), "none",
+        FPS,
+        n,
+        4.0,
+        (0.3 + 0.1 * rng.random(n)).astype(np.float32),
+        np.zeros(n, np.float32),
+        np.zeros(n, np.float32),
+        np.zeros((n, 3), np.float32),
+        (),
+        "none",
     )
     assert generate(noisy).weight("jaw_open").max() < 0.02
 
@@ -146,8 +153,14 @@ def test_bilabials_close_and_labiodentals_tuck():
 
 def test_rounding_is_anticipated_across_consonants():
     def rounding_during_s(vowel: str) -> float:
-        phones = [PhoneSegment(0.0, 1.0, "SIL"), PhoneSegment(1.0, 1.2, "IH"), PhoneSegment(1.2, 1.32, "S"),
-                  PhoneSegment(1.32, 1.44, "T"), PhoneSegment(1.44, 1.7, vowel), PhoneSegment(1.7, 8.0, "SIL")]
+        phones = [
+            PhoneSegment(0.0, 1.0, "SIL"),
+            PhoneSegment(1.0, 1.2, "IH"),
+            PhoneSegment(1.2, 1.32, "S"),
+            PhoneSegment(1.32, 1.44, "T"),
+            PhoneSegment(1.44, 1.7, vowel),
+            PhoneSegment(1.7, 8.0, "SIL"),
+        ]
         motion = generate(speech(phones=phones))
         during = frames_of(1.22, 1.3)
         return float((motion.weight("pucker") + motion.weight("funnel"))[during].mean())
@@ -157,10 +170,12 @@ def test_rounding_is_anticipated_across_consonants():
 
 def test_without_phones_formants_shape_the_mouth():
     audio = speech()
-    rounded = AudioFeatures(**{**audio.__dict__, "formants": np.where(audio.formants > 0, [350.0, 800.0, 2400.0], 0)
-                               .astype(np.float32)})
-    spread = AudioFeatures(**{**audio.__dict__, "formants": np.where(audio.formants > 0, [350.0, 2300.0, 2900.0], 0)
-                              .astype(np.float32)})
+    rounded = AudioFeatures(
+        **{**audio.__dict__, "formants": np.where(audio.formants > 0, [350.0, 800.0, 2400.0], 0).astype(np.float32)}
+    )
+    spread = AudioFeatures(
+        **{**audio.__dict__, "formants": np.where(audio.formants > 0, [350.0, 2300.0, 2900.0], 0).astype(np.float32)}
+    )
     r, s = generate(rounded), generate(spread)
     assert (r.weight("pucker") + r.weight("funnel")).mean() > (s.weight("pucker") + s.weight("funnel")).mean() + 0.05
     assert s.weight("stretch").mean() > r.weight("stretch").mean() + 0.05
@@ -263,9 +278,14 @@ def test_motion_file_round_trip(tmp_path):
 def test_motion_file_with_a_subset_of_names_in_any_order(tmp_path):
     n = 10
     np.savez(
-        tmp_path / "edited.npz", fps=25.0, expression_names=np.array(["smile_r", "jaw_open"]),
-        expression=np.tile([0.25, 0.75], (n, 1)), head_rotation=np.zeros((n, 3)), head_translation=np.zeros((n, 2)),
-        head_scale=np.ones(n), gaze=np.zeros((n, 2)),
+        tmp_path / "edited.npz",
+        fps=25.0,
+        expression_names=np.array(["smile_r", "jaw_open"]),
+        expression=np.tile([0.25, 0.75], (n, 1)),
+        head_rotation=np.zeros((n, 3)),
+        head_translation=np.zeros((n, 2)),
+        head_scale=np.ones(n),
+        gaze=np.zeros((n, 2)),
     )
     motion = load_motion(tmp_path / "edited.npz")
     assert np.all(motion.weight("jaw_open") == 0.75) and np.all(motion.weight("smile_r") == 0.25)
@@ -284,9 +304,15 @@ def test_motion_file_with_a_subset_of_names_in_any_order(tmp_path):
 )
 def test_bad_motion_files_are_explained(tmp_path, change, message):
     n = 10
-    arrays = dict(fps=25.0, expression_names=np.array(["jaw_open", "smile_l"]), expression=np.zeros((n, 2)),
-                  head_rotation=np.zeros((n, 3)), head_translation=np.zeros((n, 2)), head_scale=np.ones(n),
-                  gaze=np.zeros((n, 2)))
+    arrays = dict(
+        fps=25.0,
+        expression_names=np.array(["jaw_open", "smile_l"]),
+        expression=np.zeros((n, 2)),
+        head_rotation=np.zeros((n, 3)),
+        head_translation=np.zeros((n, 2)),
+        head_scale=np.ones(n),
+        gaze=np.zeros((n, 2)),
+    )
     arrays.update(change)
     np.savez(tmp_path / "bad.npz", **{k: v for k, v in arrays.items() if v is not None})
     with pytest.raises(InputError, match=message):
@@ -307,7 +333,8 @@ def test_real_speech_with_transcript_closes_on_bilabials(shared_media):
 
     with AudioAnalyzer(phone_workers=1) as analyzer:
         features = analyzer.analyze(
-            read_audio(shared_media / "aligned" / "arctic_a0009.wav"), fps=FPS,
+            read_audio(shared_media / "aligned" / "arctic_a0009.wav"),
+            fps=FPS,
             transcript="He turned sharply, and faced Gregson across the table.",
         )
     motion = ProceduralMotionGenerator().generate(features, portrait(), Controls())

@@ -130,6 +130,20 @@ def test_head_turn_direction_and_size(analyzer, r07, p07):
     assert lms[2][fg.NOSE_TIP, 0] > lms[0][fg.NOSE_TIP, 0] + 3
 
 
+def test_turned_portrait_limits_turns_toward_its_hidden_side(analyzer, shared_media):
+    from vasa_core.render.renderer import HIDDEN_SIDE_MAX_DEG
+
+    a = analyzer.analyze(_read(shared_media / "portraits/p14_painting_vermeer_pearl_earring_turned.jpg"), size=256)
+    r = Renderer(a)
+    toward = float(-np.sign(a.head_pose[0]))  # the 3/4 view's hidden side is toward frontal
+    big = r.render(motion(1, rot=(toward * 20.0, 0, 0)))
+    capped = r.render(motion(1, rot=(toward * HIDDEN_SIDE_MAX_DEG, 0, 0)))
+    assert np.array_equal(big, capped)
+    away_big = r.render(motion(1, rot=(-toward * 20.0, 0, 0)))
+    away_small = r.render(motion(1, rot=(-toward * 8.0, 0, 0)))
+    assert np.abs(away_big.astype(np.int16) - away_small.astype(np.int16)).mean() > 0.5
+
+
 def test_distance_scales_the_head(analyzer, r07, p07):
     frames = r07.render(motion(1, scale=1.2))
     small = r07.render(motion(1, scale=0.8))

@@ -28,6 +28,8 @@ MESH_CROP_SIZE = 512
 # "head" framing: a square crop this many face heights tall, with the face centre this far above its middle.
 HEAD_FRAMING_FACE_HEIGHTS = 2.6
 HEAD_FRAMING_RAISE = 0.12
+# Beyond this head yaw the renderer limits turns toward the hidden side (vasa_core.render.renderer.TURNED_YAW).
+TURNED_WARN_DEG = 15.0
 # Mouth and eye state thresholds (ratios measured on the test portraits: closed lips < 0.01 of the face height,
 # open eyes 0.2-0.45 lid gap per eye width, closed < 0.1).
 MOUTH_OPEN_MIN = 0.012
@@ -163,7 +165,7 @@ class FaceAnalyzer:
         eyes_open = bool(openness.mean() >= EYES_OPEN_MIN)
         if not eyes_open:
             warnings.append("The eyes are closed in the portrait: gaze motion is disabled.")
-        if abs(head_pose[0]) > 25:
+        if abs(head_pose[0]) > TURNED_WARN_DEG:
             warnings.append(
                 f"The head is turned {abs(head_pose[0]):.0f} degrees: turns toward the hidden side are limited."
             )

@@ -1,9 +1,9 @@
 """Phone timelines from pocketsphinx: phone-loop decoding and forced alignment, in worker processes.
 
 pocketsphinx holds the GIL while it decodes (measured: a spinning thread got ~5 ms of a 4 s decode), and
-phone-loop decoding is the slowest step of audio analysis (~3-4 s for 60 s of speech on one core here).
-So it runs in a small pool of processes, started once, in parallel with the rest of the analysis; long audio
-is cut at its quietest points into one piece per worker.
+phone-loop decoding is the slowest step of audio analysis (~3 s for 60 s of speech on one idle core here).
+So it runs in worker processes, started once, in parallel with the rest of the analysis; long audio is cut
+at its quietest points into one piece per worker.
 
 Everything here takes and returns plain Python values, so that it pickles across the process boundary.
 Times are seconds; phones are ARPAbet without stress digits, "SIL" for silence and noise.
@@ -11,10 +11,14 @@ Times are seconds; phones are ARPAbet without stress digits, "SIL" for silence a
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import re
-from concurrent.futures import Future, ProcessPoolExecutor
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
@@ -55,10 +59,6 @@ def _decoder(kind: str):
     return _worker_decoders[kind]
 
 
-def _warm_up() -> None:
-    _decoder("phone-loop")
-
-
 def _decode(decoder, pcm: bytes) -> None:
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
@@ -77,7 +77,7 @@ def phone_loop(pcm: bytes, offset_s: float) -> list[PhoneTuple]:
     step = SPHINX_FRAME_S
     return [
         (_clean_phone(seg.word), offset_s + seg.start_frame * step, offset_s + (seg.end_frame + 1) * step)
-        for seg in decoder.seg()
+        for seg in decoder.seg() or ()
     ]
 
 
@@ -99,7 +99,7 @@ def align(pcm: bytes, words: list[str]) -> tuple[str, list[PhoneTuple], list[str
     try:
         decoder.set_align_text(" ".join(words))
         _decode(decoder, pcm)
-        segments = [(seg.word, seg.start_frame, seg.end_frame) for seg in decoder.seg()]
+        segments = [(seg.word, seg.start_frame, seg.end_frame) for seg in decoder.seg() or ()]
     except RuntimeError as exc:
         raise AlignmentFailed(f"word alignment failed: {exc}") from exc
     if not any(not _NON_SPEECH.match(w) for w, _, _ in segments):
@@ -148,25 +148,114 @@ def split_points(samples: np.ndarray, pieces: int) -> list[int]:
     return cuts
 
 
+class SphinxWorker:
+    """One ``python -m vasa_core.analysis.phones_sphinx`` process, called over a pipe: pickled (name, args) in,
+    pickled ("ok", result) or ("error", exception) out.
+
+    A plain subprocess rather than multiprocessing: spawn-mode multiprocessing re-imports the caller's main
+    script in every worker (for the demo that is gradio, torch and mediapipe: seconds and hundreds of MB each).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+
+    def _start(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env()
+            )
+        return self._proc
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def call(self, name: str, *args):
+        with self._lock:
+            proc = self._start()
+            try:
+                pickle.dump((name, args), proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                proc.stdin.flush()
+                status, value = pickle.load(proc.stdout)
+            except (EOFError, BrokenPipeError, pickle.UnpicklingError) as exc:
+                proc.kill()
+                raise RuntimeError(f"the pocketsphinx worker died (exit code {proc.wait()}): {exc!r}") from exc
+        if status == "error":
+            raise value
+        return value
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.stdin.close()  # the worker's loop ends at end of input
+                try:
+                    self._proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+
+
+def _worker_env() -> dict[str, str]:
+    # The worker must import this package even when the caller changed directory or runs from a checkout.
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+_WORKER_CALLS = {"phone_loop": phone_loop, "align": align}
+
+
+def _serve() -> None:
+    """The worker's loop. Keeps its own stdout for replies and sends stray prints (from any library) to stderr."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    requests = sys.stdin.buffer
+    _decoder("phone-loop")
+    while True:
+        try:
+            name, args = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            reply = ("ok", _WORKER_CALLS[name](*args))
+        except Exception as exc:  # noqa: BLE001 - sent back and re-raised in the caller
+            reply = ("error", exc)
+        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.flush()
+
+
 class SphinxPool:
-    """A pool of worker processes that each hold pocketsphinx decoders; started once, reused."""
+    """Worker processes that each hold pocketsphinx decoders; started once (they load while the caller works)."""
 
     def __init__(self, workers: int) -> None:
-        self.workers = max(1, workers)
-        # spawn, not fork: the parent may hold onnxruntime and torch threads, which fork would copy mid-state.
-        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        for _ in range(self.workers):  # load the models now, while the caller does other work
-            self._executor.submit(_warm_up)
+        self.workers = [SphinxWorker() for _ in range(max(1, workers))]
+        self._threads = ThreadPoolExecutor(len(self.workers), thread_name_prefix="sphinx")
+        for worker in self.workers:
+            worker.start()
 
     def phone_loop(self, pcm16: np.ndarray) -> list[Future]:
         """Futures of phone lists, one per piece, in time order; ``pcm16`` is (N,) int16 at 16 kHz."""
-        cuts = split_points(pcm16, self.workers)
+        cuts = split_points(pcm16, len(self.workers))
         return [
-            self._executor.submit(phone_loop, pcm16[a:b].tobytes(), a / SPHINX_RATE) for a, b in zip(cuts, cuts[1:])
+            self._threads.submit(worker.call, "phone_loop", pcm16[a:b].tobytes(), a / SPHINX_RATE)
+            for worker, (a, b) in zip(self.workers, zip(cuts, cuts[1:]))
         ]
 
     def align(self, pcm16: np.ndarray, words: list[str]) -> Future:
-        return self._executor.submit(align, pcm16.tobytes(), words)
+        return self._threads.submit(self.workers[0].call, "align", pcm16.tobytes(), words)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        for worker in self.workers:
+            worker.close()
+
+
+if __name__ == "__main__":
+    # Serve from the module under its package name, so that exceptions sent back (AlignmentFailed) unpickle as
+    # vasa_core.analysis.phones_sphinx.AlignmentFailed, not as __main__.AlignmentFailed.
+    from vasa_core.analysis.phones_sphinx import _serve as serve
+
+    serve()

@@ -1,10 +1,11 @@
 """Head motion from prosody plus seeded low-frequency sway.
 
-Four layers, summed, then scaled by Controls.head_motion and the emotion's amplitude:
+Five layers, summed, then scaled by Controls.head_motion and the emotion's amplitude:
 - sway: smooth seeded noise, larger while speaking (people hold still while listening);
 - posture: a new small resting pose per phrase, eased in during the phrase break before it (the "reset");
 - nods: a down-and-back pitch pulse on each pitch accent / emphatic syllable, with a little yaw and roll;
-- pitch follows the voice's F0 a little (the head rises with the voice, Yehia et al. 2002).
+- pitch follows the voice's F0 a little (the head rises with the voice, Yehia et al. 2002);
+- a small bob with each syllable's loudness (head motion tracks the amplitude envelope, Munhall et al. 2004).
 
 Amplitudes are standard deviations in degrees, set so that the result lies inside what the real talking
 videos in shared/media show (bench/motion_quality.py prints both side by side).
@@ -17,19 +18,21 @@ import numpy as np
 from ..types import PortraitAnalysis
 from .emotion import EmotionProfile
 from .prosody import Prosody
-from .signals import ease, smooth_noise
+from .signals import ease, gaussian_smooth, smooth_noise
 
-SWAY_STD_DEG = np.array([2.2, 1.4, 1.0])  # yaw, pitch, roll while speaking
-SWAY_CUTOFF_HZ = np.array([0.35, 0.45, 0.3])  # slow: most head-motion energy is below 1 Hz
+SWAY_STD_DEG = np.array([3.0, 2.0, 1.4])  # yaw, pitch, roll while speaking
+SWAY_CUTOFF_HZ = np.array([0.5, 0.6, 0.4])  # slow: most head-motion energy is below 1 Hz
 LISTENING_SWAY = 0.5  # share of the sway left in pauses
 POSTURE_STD_DEG = np.array([2.0, 1.2, 1.2])  # per-phrase resting pose spread
 POSTURE_EASE_S = 0.35
-NOD_PITCH_DEG = -2.5  # per accent of strength 1 (down)
+NOD_PITCH_DEG = -3.5  # per accent of strength 1 (down)
 NOD_SIDE_STD_DEG = np.array([0.8, 0.6])  # random yaw and roll that go with a nod
 NOD_RISE_S = 0.12  # time to the nod's lowest point
 NOD_LEAD_S = 0.08  # the nod starts slightly before the stressed vowel's loudness peak
 F0_PITCH_DEG_PER_SEMITONE = 0.25
 F0_PITCH_LIMIT_DEG = 2.5
+SYLLABLE_BOB_DEG = np.array([0.25, -0.8, 0.0])  # yaw, pitch per unit of envelope above its 0.5 s average
+SYLLABLE_AVERAGE_S = 0.5
 TRANSLATION_PER_DEG = 0.004  # face widths of shift that go with each degree of yaw / pitch (neck sway)
 SCALE_STD = 0.006  # +-0.6 % lean toward and away from the camera
 SCALE_CUTOFF_HZ = 0.2
@@ -71,8 +74,13 @@ def head_motion(
     follow = np.nan_to_num(prosody.semitones, nan=0.0) * F0_PITCH_DEG_PER_SEMITONE
     follow = ease(np.clip(follow, -F0_PITCH_LIMIT_DEG, F0_PITCH_LIMIT_DEG) * prosody.gate, fps, 0.15 / speed)
 
-    rotation = sway + posture + nods
+    envelope = prosody.envelope
+    # Bobbing is fast motion: a slower emotion (sad) damps it along with everything else's tempo.
+    bob = (envelope - gaussian_smooth(envelope, SYLLABLE_AVERAGE_S * fps / 2))[:, None] * SYLLABLE_BOB_DEG * speed
+
+    rotation = sway + posture + nods + bob
     rotation[:, 1] += follow
+    rotation -= rotation.mean(axis=0)  # on average the head sits as photographed (nods alone would lower it)
     rotation *= intensity * profile.head_amplitude
     if portrait is not None:
         rotation[:, 0] = _damp_hidden_side(rotation[:, 0], float(portrait.head_pose[0]))

@@ -37,7 +37,10 @@ def save_motion(motion: MotionSequence, path: Path | str) -> None:
 def load_motion(path: Path | str) -> MotionSequence:
     """Reads a file written by save_motion (or by hand, same layout); raises InputError saying what is wrong."""
     path = Path(path)
-    accepted = f"Expected an .npz written by vasa_core.motion.save_motion (arrays: fps, expression_names, {', '.join(_ARRAYS)})."
+    accepted = (
+        "Expected an .npz written by vasa_core.motion.save_motion "
+        f"(arrays: fps, expression_names, {', '.join(_ARRAYS)})."
+    )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

@@ -63,4 +63,3 @@ def speech_mouth(audio: AudioFeatures, prosody: Prosody, lip_scale: float) -> di
         "upper_lip_up": art["lip_up"] * lips,
         "lower_lip_down": art["lip_down"] * lips * np.clip(envelope, 0.0, 1.0),
     }
-

@@ -22,9 +22,7 @@ _STREAMS = ("head", "blinks", "gaze")
 class ProceduralMotionGenerator:
     """Implements MotionGenerator without learned weights; ~10 ms per minute of audio."""
 
-    def generate(
-        self, audio: AudioFeatures, portrait: PortraitAnalysis | None, controls: Controls
-    ) -> MotionSequence:
+    def generate(self, audio: AudioFeatures, portrait: PortraitAnalysis | None, controls: Controls) -> MotionSequence:
         """``portrait`` may be None (motion for no particular face: no gaze or pose limits from the photo)."""
         n, fps = audio.num_frames, audio.fps
         profile = scaled(PROFILES[controls.emotion], controls.emotion_intensity)
@@ -53,9 +51,7 @@ class ProceduralMotionGenerator:
         else:  # eyes closed in the photo: there is nothing to move
             gaze_track = np.zeros((n, 2))
 
-        rotation, translation, scale = head_motion(
-            prosody, fps, rng["head"], profile, controls.head_motion, portrait
-        )
+        rotation, translation, scale = head_motion(prosody, fps, rng["head"], profile, controls.head_motion, portrait)
         return MotionSequence(
             fps=fps,
             expression=np.clip(expression, 0.0, 1.0).astype(np.float32),

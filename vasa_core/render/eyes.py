@@ -16,7 +16,7 @@ from vasa_core.render.layers import fit_affine, invert_affine, polygon_mask, roi
 
 EYE_MARGIN_WIDTHS = 0.35  # texture margin around each eye, in eye widths
 IRIS_EDGE_PX = 0.6  # softness of the iris disc edge (Gaussian sigma in pixels)
-MIN_EYE_AREA_PX = 6.0  # below this the lids are (nearly) closed: nothing to draw
+FADE_GAP_PX = 1.5  # the eye fades out as the mean lid gap closes below this (no 1-pixel slivers)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def build_eye_texture(image: np.ndarray, landmarks: np.ndarray, eye: int) -> Eye
     iris_rgb = push_pull_fill(crop, visible.astype(np.float32)) if visible.any() else crop
     alpha = np.clip(disc * 255.0 + 0.5, 0, 255).astype(np.uint8)
     iris = np.dstack([iris_rgb, alpha])
-    anchors = tuple(_loop(eye)) + tuple(b for b in fg.BROW_LOWER[eye]) + (6, 197)
+    anchors = tuple(_loop(eye)) + fg.BROW_LOWER[eye] + (6, 197)  # lids, brow and nose bridge: the eye socket
     return EyeTexture(np.array([x0, y0], np.float32), sclera, iris, anchors)
 
 
@@ -67,8 +67,10 @@ def draw_eye(out: np.ndarray, tex: EyeTexture, rest: np.ndarray, rigid: np.ndarr
     lids: (N, 2) the current eye-opening polygon; gaze_px: (2,) iris shift in portrait pixels.
     """
     h, w = out.shape[:2]
-    poly_area = 0.5 * abs(np.dot(lids[:, 0], np.roll(lids[:, 1], 1)) - np.dot(lids[:, 1], np.roll(lids[:, 0], 1)))
-    if poly_area < MIN_EYE_AREA_PX:
+    n_up = len(fg.EYE_UPPER[0])
+    upper, lower = lids[1: n_up - 1], lids[n_up:][::-1]
+    opacity = float(np.clip(np.linalg.norm(upper - lower, axis=1).mean() / FADE_GAP_PX, 0.0, 1.0))
+    if opacity <= 0.0:
         return
     box = roi_of(lids, 2.0, w, h)
     if box is None:
@@ -82,7 +84,7 @@ def draw_eye(out: np.ndarray, tex: EyeTexture, rest: np.ndarray, rigid: np.ndarr
     iris = sample_affine(tex.iris, inv_iris, box, border=cv2.BORDER_CONSTANT).astype(np.float32)
     a_iris = iris[..., 3:] / 255.0
     eye_rgb = sclera * (1 - a_iris) + iris[..., :3] * a_iris
-    mask = polygon_mask(lids, box)[..., None]
+    mask = polygon_mask(lids, box)[..., None] * opacity
     x0, y0, x1, y1 = box
     region = out[y0:y1, x0:x1].astype(np.float32)
     out[y0:y1, x0:x1] = np.clip(region * (1 - mask) + eye_rgb * mask + 0.5, 0, 255).astype(np.uint8)

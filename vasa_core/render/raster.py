@@ -60,8 +60,6 @@ def rasterize_map(dst, depth, src, triangles, map_x, map_y, zbuf, step, gy0, gy1
 
 IDENTITY_TOL = 1e-3  # pixels: a map this close to the identity copies the portrait pixel (exact, and fast)
 INTER_BITS = 5  # OpenCV's fixed-point remap precision (cv2.convertMaps to CV_16SC2: 1/32 pixel, 32 = 1 << 5)
-
-
 _FLOOR_OFFSET = 1 << 25  # added before an int32 cast so that truncation floors (maps stay within +-2**19 px)
 
 
@@ -79,14 +77,15 @@ def _put(m1, m2, identity, y, x, sx, sy, pad, oy, ox):
 def fixed_point_map(map_x, map_y, m1, m2, identity, pad, gy0, gy1, gx0, gx1):
     """Upsample the step-2 grid map to every pixel as OpenCV fixed-point remap maps, flagging identity pixels.
 
-    The maps address a source padded by ``pad`` pixels on every side (see Renderer: the person layer fades out
-    beyond the image border instead of smearing its edge pixels).
-    m1: (H, W, 2) int16 integer source x, y; m2: (H, W) uint16 fractional table index; identity: (H, W) uint8.
-    Pixels between grid nodes take the mean of the two or four nodes around them (bilinear at the midpoints).
-    H and W are even, so the grid's (H/2 + 1) x (W/2 + 1) nodes cover every pixel. Only the cells between grid
-    nodes gy0..gy1, gx0..gx1 are written, into m1, m2, identity of shape (2 (gy1 - gy0), 2 (gx1 - gx0)); their
-    pixel (0, 0) is image pixel (2 gy0, 2 gx0).
+    The maps address a source padded by ``pad`` pixels on every side (the person layer fades out beyond the
+    image border instead of smearing its edge pixels). Pixels between grid nodes take the mean of the two or
+    four nodes around them (bilinear at the midpoints); H and W are even, so the grid's (H/2 + 1) x (W/2 + 1)
+    nodes cover every pixel. Only the cells between grid nodes gy0..gy1, gx0..gx1 are written, into m1 (int16
+    x, y), m2 (uint16 fraction index) and identity (uint8) of shape (2 (gy1 - gy0), 2 (gx1 - gx0)), whose pixel
+    (0, 0) is image pixel (2 gy0, 2 gx0).
     """
+    half, quarter = np.float32(0.5), np.float32(0.25)
+    oy, ox = 2 * gy0, 2 * gx0
     for i in range(gy0, gy1):
         for j in range(gx0, gx1):
             ax, ay = map_x[i, j], map_y[i, j]
@@ -94,13 +93,49 @@ def fixed_point_map(map_x, map_y, m1, m2, identity, pad, gy0, gy1, gx0, gx1):
             cx, cy = map_x[i + 1, j], map_y[i + 1, j]
             dx, dy = map_x[i + 1, j + 1], map_y[i + 1, j + 1]
             y, x = 2 * (i - gy0), 2 * (j - gx0)
-            oy, ox = 2 * gy0, 2 * gx0
             _put(m1, m2, identity, y, x, ax, ay, pad, oy, ox)
-            half, quarter = np.float32(0.5), np.float32(0.25)
             _put(m1, m2, identity, y, x + 1, half * (ax + bx), half * (ay + by), pad, oy, ox)
             _put(m1, m2, identity, y + 1, x, half * (ax + cx), half * (ay + cy), pad, oy, ox)
             _put(m1, m2, identity, y + 1, x + 1, quarter * (ax + bx + cx + dx), quarter * (ay + by + cy + dy), pad,
                  oy, ox)
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def rasterize_fixed(dst, depth, src, triangles, m1, m2, identity, pad, oy, ox, y0, y1, x0, x1):
+    """Exact per-pixel backward map inside the box [y0, y1) x [x0, x1), written as fixed-point remap maps.
+
+    For small regions where the grid map's interpolation would cross a fold (closed eyelids): m1, m2, identity
+    are fixed_point_map's buffers, whose pixel (0, 0) is image pixel (oy, ox).
+    """
+    zbuf = np.full((y1 - y0, x1 - x0), np.inf, np.float32)
+    for t in range(triangles.shape[0]):
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        ax, ay = dst[a, 0], dst[a, 1]
+        bx, by = dst[b, 0], dst[b, 1]
+        cx, cy = dst[c, 0], dst[c, 1]
+        tx0 = max(int(np.ceil(min(ax, bx, cx))), x0)
+        tx1 = min(int(np.floor(max(ax, bx, cx))), x1 - 1)
+        ty0 = max(int(np.ceil(min(ay, by, cy))), y0)
+        ty1 = min(int(np.floor(max(ay, by, cy))), y1 - 1)
+        if tx0 > tx1 or ty0 > ty1:
+            continue
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        if abs(area) < 1e-9:
+            continue
+        ia = 1.0 / area
+        for y in range(ty0, ty1 + 1):
+            for x in range(tx0, tx1 + 1):
+                w0 = ((bx - x) * (cy - y) - (by - y) * (cx - x)) * ia
+                w1 = ((cx - x) * (ay - y) - (cy - y) * (ax - x)) * ia
+                w2 = 1.0 - w0 - w1
+                if w0 < -1e-5 or w1 < -1e-5 or w2 < -1e-5:
+                    continue
+                z = w0 * depth[a] + w1 * depth[b] + w2 * depth[c]
+                if z < zbuf[y - y0, x - x0]:
+                    zbuf[y - y0, x - x0] = z
+                    sx = w0 * src[a, 0] + w1 * src[b, 0] + w2 * src[c, 0]
+                    sy = w0 * src[a, 1] + w1 * src[b, 1] + w2 * src[c, 1]
+                    _put(m1, m2, identity, y - oy, x - ox, sx, sy, pad, oy, ox)
 
 
 @nb.njit(cache=True, fastmath=True, nogil=True)

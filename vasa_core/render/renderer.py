@@ -25,9 +25,12 @@ from vasa_core.types import EXPRESSION_NAMES, MotionSequence, PortraitAnalysis
 
 log = logging.getLogger(__name__)
 
-# Turning toward the side hidden in a 3/4 view would stretch background into the far cheek (DESIGN.md): the total
-# yaw is kept within this many degrees, or the portrait's own yaw if that is larger.
-MAX_TOTAL_YAW = 30.0
+# Turning a 3/4 view toward its hidden side unfolds the foreshortened far cheek and stretches the background at its
+# silhouette into it (DESIGN.md): portraits turned more than TURNED_YAW turn at most HIDDEN_SIDE_MAX_DEG that way.
+# Turning away hides more of the face, which the depth test handles, up to MAX_TOTAL_YAW in all.
+TURNED_YAW = 15.0
+HIDDEN_SIDE_MAX_DEG = 8.0
+MAX_TOTAL_YAW = 45.0
 # Torso vertices follow the head's scale (distance) but not its rotation; their weight fades to 0 over this
 # fraction of the longer side above the bottom border, where the body continues out of the frame.
 BODY_BORDER_FRAC = 0.12
@@ -37,6 +40,10 @@ FG_PAD_FRAC = 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
 JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
+# A closing upper lid stretches the skin band above its margin down over the eye; that band is sampled from this
+# fraction of the way up to the lid fold, so the stretch shows lid skin instead of smearing lashes and sclera
+# (DESIGN.md: lid edge sampled ~35% toward the crease; the face mesh's fold ring is close to the margin).
+LID_SAMPLE_SHIFT = 0.6
 # A portrait without visible teeth keeps its own mouth at rest: the synthesized interior fades in as the lips part
 # beyond their gap in the portrait, fully by this fraction of the face height.
 MOUTH_FADE_FH = 0.015
@@ -67,12 +74,12 @@ class Renderer:
         self._pad = max(4, int(round(FG_PAD_FRAC * max(h, w))))
         self._fg = _fade_pad(layer, self._pad)
         self._image = np.ascontiguousarray(a.image)
+        self._plate = np.ascontiguousarray(a.clean_plate)
         # flat buffers, viewed per frame as contiguous arrays the size of the moving region
         self._m1 = np.empty(h * w * 2, np.int16)
         self._m2 = np.empty(h * w, np.uint16)
         self._identity = np.empty(h * w, np.uint8)
         self._warped = np.empty(h * w * 4, np.uint8)
-        self._plate = np.ascontiguousarray(a.clean_plate)
         step = raster.GRID_STEP
         gh, gw = h // step + 1, w // step + 1
         self._map_x = np.empty((gh, gw), np.float32)
@@ -84,6 +91,8 @@ class Renderer:
         lm = a.landmarks
         self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
         self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
+        self._lid_gaps = [float(np.linalg.norm(lm[list(fg.EYE_UPPER[e][1:-1]), :2] - lm[list(fg.EYE_LOWER[e][1:-1]), :2],
+                                               axis=1).mean()) for e in (0, 1)]
         self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
 
     @property
@@ -95,7 +104,8 @@ class Renderer:
         """(N, H, W, 3) uint8 frames for a chunk of motion of any length."""
         h, w = self.size
         frames = np.empty((motion.num_frames, h, w, 3), np.uint8)
-        columns = [motion.expression_names.index(n) if n in motion.expression_names else -1 for n in EXPRESSION_NAMES]
+        names = motion.expression_names
+        columns = [names.index(n) if n in names else -1 for n in EXPRESSION_NAMES]
         for i in range(motion.num_frames):
             weights = np.array([motion.expression[i, c] if c >= 0 else 0.0 for c in columns], np.float32)
             self._render_frame(
@@ -121,29 +131,46 @@ class Renderer:
 
         dst = np.ascontiguousarray(moved[:, :2])
         depth = np.ascontiguousarray(moved[:, 2])
-        roi = self._moving_region(dst)
+        src = self._lid_sources(weights)
+        roi = self._moving_region(dst, src)
         if roi is None:
             out[:] = self._image
         elif self._torch is not None:
             gy0, gy1, gx0, gx1 = 0, self._map_x.shape[0] - 1, 0, self._map_x.shape[1] - 1
-            raster.rasterize_map(dst, depth, self._src, self._triangles, self._map_x, self._map_y, self._zbuf,
+            raster.rasterize_map(dst, depth, src, self._triangles, self._map_x, self._map_y, self._zbuf,
                                  raster.GRID_STEP, gy0, gy1, gx0, gx1)
             self._torch.composite(self._map_x, self._map_y, out)
         else:
-            self._warp_region(dst, depth, roi, out)
+            self._warp_region(dst, depth, src, roi, out)
 
+        # the layers are redrawn only where something changed: unchanged, the warp already gives the portrait
         rest2 = a.landmarks[:, :2]
-        skull = fit_affine(rest2[list(SKULL_ANCHORS)], rigid[list(SKULL_ANCHORS), :2])
-        jaw = fit_affine(rest2[list(JAW_ANCHORS)], jaw_moved[list(JAW_ANCHORS), :2])
-        draw_mouth(out, self._mouth, moved[list(fg.INNER_LIP_LOOP), :2], skull, jaw, self._mouth_opacity(moved, scale))
+        moved_px = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
+        if moved_px[list(fg.INNER_LIP_LOOP + SKULL_ANCHORS + JAW_ANCHORS)].any():
+            skull = fit_affine(rest2[list(SKULL_ANCHORS)], rigid[list(SKULL_ANCHORS), :2])
+            jaw = fit_affine(rest2[list(JAW_ANCHORS)], jaw_moved[list(JAW_ANCHORS), :2])
+            opacity = self._mouth_opacity(moved, scale)
+            draw_mouth(out, self._mouth, moved[list(fg.INNER_LIP_LOOP), :2], skull, jaw, opacity)
         gaze_px = self._eyeball_px * np.sin(np.radians(np.asarray(gaze, np.float32))) * np.array([1.0, -1.0])
         for e, tex in enumerate(self._eyes):
-            if tex is not None:
+            if tex is not None and (gaze_px.any() or moved_px[list(fg.EYE_UPPER[e] + fg.EYE_LOWER[e])].any()):
                 draw_eye(out, tex, rest2, rigid[:, :2], eye_polygon(moved, e), gaze_px)
 
-    def _moving_region(self, dst: np.ndarray) -> tuple[int, int, int, int] | None:
+    def _lid_sources(self, weights: np.ndarray) -> np.ndarray:
+        """Vertex source pixels for this frame: the rest positions, upper-lid margins shifted toward the fold."""
+        blinks = weights[[EXPRESSION_NAMES.index("blink_l"), EXPRESSION_NAMES.index("blink_r")]]
+        if not blinks.any():
+            return self._src
+        src = self._src.copy()
+        for eye, w in enumerate(blinks):
+            margin = list(fg.EYE_UPPER[eye][1:-1])
+            fold = list(fg.UPPER_LID_FOLD[eye])
+            src[margin] += (w * LID_SAMPLE_SHIFT) * (self._src[fold] - self._src[margin])
+        return src
+
+    def _moving_region(self, dst: np.ndarray, src: np.ndarray) -> tuple[int, int, int, int] | None:
         """Grid nodes gy0, gy1, gx0, gx1 bounding every triangle with a moving vertex; None if nothing moves."""
-        moving = np.abs(dst - self._src).max(1) > raster.IDENTITY_TOL
+        moving = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
         if not moving.any():
             return None
         tris = self._triangles[moving[self._triangles].any(1)]
@@ -156,12 +183,12 @@ class Renderer:
         gy1 = int(np.clip(np.ceil(pts[:, 1].max() / step) + 1, gy0 + 1, gh - 1))
         return gy0, gy1, gx0, gx1
 
-    def _warp_region(self, dst: np.ndarray, depth: np.ndarray, roi: tuple[int, int, int, int],
+    def _warp_region(self, dst: np.ndarray, depth: np.ndarray, src: np.ndarray, roi: tuple[int, int, int, int],
                      out: np.ndarray) -> None:
         """Backward-warp the person layer over the plate inside the moving region; the rest is the portrait."""
         gy0, gy1, gx0, gx1 = roi
         step = raster.GRID_STEP
-        raster.rasterize_map(dst, depth, self._src, self._triangles, self._map_x, self._map_y, self._zbuf, step,
+        raster.rasterize_map(dst, depth, src, self._triangles, self._map_x, self._map_y, self._zbuf, step,
                              gy0, gy1, gx0, gx1)
         rh, rw = step * (gy1 - gy0), step * (gx1 - gx0)
         m1 = self._m1[: rh * rw * 2].reshape(rh, rw, 2)
@@ -169,11 +196,36 @@ class Renderer:
         identity = self._identity[: rh * rw].reshape(rh, rw)
         warped = self._warped[: rh * rw * 4].reshape(rh, rw, 4)
         raster.fixed_point_map(self._map_x, self._map_y, m1, m2, identity, self._pad, gy0, gy1, gx0, gx1)
-        cv2.remap(self._fg, m1, m2, cv2.INTER_LINEAR, dst=warped, borderMode=cv2.BORDER_CONSTANT)
         oy, ox = step * gy0, step * gx0
+        for box in self._fold_boxes(dst, (oy, oy + rh, ox, ox + rw)):
+            raster.rasterize_fixed(dst, depth, src, self._triangles, m1, m2, identity, self._pad, oy, ox, *box)
+        cv2.remap(self._fg, m1, m2, cv2.INTER_LINEAR, dst=warped, borderMode=cv2.BORDER_CONSTANT)
         if (rh, rw) != out.shape[:2]:
             out[:] = self._image
         raster.composite(warped, self._plate, self._image, identity, out, oy, ox)
+
+    def _fold_boxes(self, dst: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+        """Boxes (y0, y1, x0, x1) around eyes closing below a third of their rest gap, inside the region.
+
+        A closing lid collapses the eye opening to a line; the grid map interpolated across that line would
+        sample the eyeball in between (a jagged dark seam), so these boxes get an exact per-pixel map.
+        """
+        boxes = []
+        ry0, ry1, rx0, rx1 = region
+        for eye in (0, 1):
+            upper = dst[list(fg.EYE_UPPER[eye][1:-1])]
+            lower = dst[list(fg.EYE_LOWER[eye][1:-1])]
+            if np.linalg.norm(upper - lower, axis=1).mean() > self._lid_gaps[eye] / 3:
+                continue
+            pts = np.vstack([upper, lower, dst[list(fg.EYE_CORNERS[eye])]])
+            margin = 0.25 * self._lid_gaps[eye] + 3
+            y0 = max(int(pts[:, 1].min() - margin), ry0)
+            y1 = min(int(pts[:, 1].max() + margin) + 1, ry1)
+            x0 = max(int(pts[:, 0].min() - margin), rx0)
+            x1 = min(int(pts[:, 0].max() + margin) + 1, rx1)
+            if y1 > y0 and x1 > x0:
+                boxes.append((y0, y1, x0, x1))
+        return boxes
 
     def _mouth_opacity(self, moved: np.ndarray, scale: float) -> float:
         if self.analysis.teeth_visible:
@@ -194,9 +246,11 @@ class Renderer:
         return self._pivot + (turned - self._pivot) * factor
 
     def _limit_yaw(self, delta: float) -> float:
-        limit = max(MAX_TOTAL_YAW, abs(self._yaw0))
-        total = float(np.clip(self._yaw0 + delta, -limit, limit))
-        return total - self._yaw0
+        yaw0 = self._yaw0
+        if abs(yaw0) > TURNED_YAW and delta * yaw0 < 0:
+            delta = float(np.sign(delta)) * min(abs(delta), HIDDEN_SIDE_MAX_DEG)
+        limit = max(MAX_TOTAL_YAW, abs(yaw0))
+        return float(np.clip(yaw0 + delta, -limit, limit)) - yaw0
 
 
 def _only_jaw(weights: np.ndarray) -> np.ndarray:
