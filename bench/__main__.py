@@ -48,7 +48,7 @@ SECTIONS = ("speed", "memory", "quality", *EXTERNAL)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a one-minute subset (fewer sizes, frames and clips)")
+    parser.add_argument("--quick", action="store_true", help="a subset of a few minutes: fewer sizes, frames and clips")
     parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                         help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     parser.add_argument("--update-readme", action="store_true", help="also rewrite README.md's performance table")

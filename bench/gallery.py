@@ -92,6 +92,14 @@ def background_motion(analysis, frame: np.ndarray) -> dict:
             "flow_max_px": float(mag.max()), "mean_abs_level": float(diff.mean())}
 
 
+def face_box_of(analyzer: FaceAnalyzer, frame: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """Where the face is in a rendered frame (for dlib when its own detector misses a turned or painted face)."""
+    lm = analyzer.track([frame])[0]
+    if not np.isfinite(lm).all():
+        return default
+    return np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()], np.float32)
+
+
 def sheet(frames: dict[str, np.ndarray], width: int = 1600) -> np.ndarray:
     names = list(frames)
     cols = 6
@@ -155,7 +163,7 @@ def main() -> None:
         ref = meter.embed(analysis.image, analysis.face_box)
         dists = {}
         for key, frame in frames.items():
-            emb = meter.embed(frame, analysis.face_box)
+            emb = meter.embed(frame, face_box_of(analyzer, frame, analysis.face_box))
             dists[key] = None if (ref is None or emb is None) else round(meter.distance(ref, emb), 4)
         still = renderer.render(MotionSequence.still(1))[0]
         entry = {

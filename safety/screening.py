@@ -60,7 +60,8 @@ AI_SOURCE_XMP = re.compile(rb"trainedAlgorithmicMedia|compositeWithTrainedAlgori
 class Evidence:
     """One finding about the upload."""
 
-    kind: str  # c2pa | sd-watermark | generator-metadata | vasa-watermark | camera-exif | protected-identity
+    kind: str  # face | non-human | c2pa | sd-watermark | generator-metadata | vasa-watermark | camera-exif |
+    #            protected-identity
     synthetic: bool | None  # True: the image is machine-made; False: it is a camera photo / a real person; None
     detail: str  # what was found, for people
 
@@ -148,7 +149,10 @@ class Screener:
                 decided_by=("non-human",), **base,
             )
 
-        evidence = list(self._provenance(image_bytes, image))
+        evidence = [Evidence("face", None, f"one face, {main.width / scale:.0f} px wide; human-face checks: dlib HOG "
+                             f"{'none' if hog is None else f'{hog:.2f}'}, mediapipe full-range "
+                             f"{main.full_range_score:.2f}")]
+        evidence += self._provenance(image_bytes, image)
         match, score = self._protected_match(small, main)
         base.update(embedding=tools.embedding_name if self._gallery else None, identity_score=score)
         if match is not None:

@@ -223,6 +223,11 @@ def test_write_results_and_update_readme(tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.count(report.README_START) == 1 and text.endswith("## Limits\n")
     assert "| memory | peak | 300 |" in text
+    readme.write_text(f"## Performance\n\n{report.README_START}\n\n## Limits\n")  # no end marker yet: one is added
+    report.update_readme(rows, info, readme)
+    text = readme.read_text()
+    assert text.index(report.README_START) < text.index("| memory |") < text.index(report.README_END)
+    assert text.endswith("\n\n## Limits\n")
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="PERFORMANCE"):
         report.update_readme(rows, info, readme)

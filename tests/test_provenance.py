@@ -151,3 +151,12 @@ def test_failed_signing_leaves_no_output(tmp_path, config):
 def test_unsigned_and_unknown_files_read_absent(tmp_path, config):
     assert read_manifest(write_mp4(tmp_path / "plain.mp4"), config).state == "absent"
     assert read_manifest(b"plain text", config).state == "absent"
+
+
+def test_inputs_that_c2pa_cannot_parse_are_still_listed_with_their_hash(tmp_path, config):
+    ogg = b"OggS\x00\x02" + b"\x00" * 40  # Ogg audio: c2pa has no parser for it
+    summary = Signer(config).sign(write_mp4(tmp_path / "in.mp4"), tmp_path / "out.mp4",
+                                  inputs(audio=ogg, audio_filename="voice.ogg"))
+    assert summary.state == "Valid"
+    voice = next(i for i in summary.ingredients if i.title == "voice.ogg")
+    assert voice.format == "audio/ogg" and voice.sha256 == hashlib.sha256(ogg).hexdigest()

@@ -24,7 +24,7 @@ from .analysis.face import FaceAnalyzer
 from .errors import GenerationCancelled, InputError, PolicyRefusal
 from .motion import MotionGenerator, ProceduralMotionGenerator, load_motion, save_motion
 from .render import Renderer
-from .types import GenerationOptions, GenerationResult, MotionSequence, StageTiming, to_jsonable
+from .types import GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, stage name)
 SOFTWARE_AGENT = "vasa-studio"
@@ -111,7 +111,7 @@ class TalkingHeadPipeline:
         with clock("render"):
             renderer = Renderer(analysis, device=options.device)
             try:
-                self._render_to_mp4(renderer, motion, clip, watermark_id, unsigned, options, clock, cancel)
+                self._render_to_mp4(renderer, analysis, motion, clip, watermark_id, unsigned, options, clock, cancel)
             except BaseException:
                 unsigned.unlink(missing_ok=True)
                 raise
@@ -127,13 +127,14 @@ class TalkingHeadPipeline:
                         generation_id=generation_id,
                         watermark_id=watermark_id,
                         portrait=image_bytes,
-                        portrait_name=image_name,
+                        portrait_filename=image_name,
                         audio=audio_bytes,
-                        audio_name=audio_name,
+                        audio_filename=audio_name,
                         controls=to_jsonable(options),
                         screening=screening,
-                        software_agent=SOFTWARE_AGENT,
+                        software_name=SOFTWARE_AGENT,
                         software_version=__version__,
+                        title=out_path.name,
                     ),
                 )
             finally:
@@ -146,12 +147,13 @@ class TalkingHeadPipeline:
                     GenerationRecord(
                         generation_id=generation_id,
                         watermark_id=watermark_id,
-                        created_at=time.time(),
                         portrait_sha256=hashlib.sha256(image_bytes).hexdigest(),
                         audio_sha256=hashlib.sha256(audio_bytes).hexdigest(),
                         options=to_jsonable(options),
                         screening=to_jsonable(screening),
                         manifest=to_jsonable(manifest),
+                        software=f"{SOFTWARE_AGENT} {__version__}",
+                        video_sha256=_sha256_file(out_path),
                     )
                 )
             except BaseException:
@@ -195,6 +197,7 @@ class TalkingHeadPipeline:
     def _render_to_mp4(
         self,
         renderer: Renderer,
+        analysis: PortraitAnalysis,
         motion: MotionSequence,
         clip,
         watermark_id: str,
@@ -204,7 +207,7 @@ class TalkingHeadPipeline:
         cancel: threading.Event | None,
     ) -> None:
         n = motion.num_frames
-        with media.Mp4Writer(path, renderer.width, renderer.height, options.fps, clip) as writer:
+        with media.Mp4Writer(path, analysis.width, analysis.height, options.fps, clip) as writer:
             for start in range(0, n, options.chunk_frames):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("Generation cancelled; nothing was kept.")
@@ -257,3 +260,8 @@ class _StageClock:
     def _report(self, fraction: float, stage: str) -> None:
         if self._callback is not None:
             self._callback(fraction, stage)
+
+
+def _sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -21,17 +21,17 @@ from .prosody import Prosody
 from .signals import ease, gaussian_smooth, smooth_noise
 
 SWAY_STD_DEG = np.array([3.0, 2.0, 1.4])  # yaw, pitch, roll while speaking
-SWAY_CUTOFF_HZ = np.array([0.5, 0.6, 0.4])  # slow: most head-motion energy is below 1 Hz
+SWAY_CUTOFF_HZ = np.array([0.7, 0.8, 0.6])  # slow: most head-motion energy is below 1 Hz
 LISTENING_SWAY = 0.5  # share of the sway left in pauses
 POSTURE_STD_DEG = np.array([2.0, 1.2, 1.2])  # per-phrase resting pose spread
 POSTURE_EASE_S = 0.35
-NOD_PITCH_DEG = -3.5  # per accent of strength 1 (down)
+NOD_PITCH_DEG = -4.5  # per accent of strength 1 (down)
 NOD_SIDE_STD_DEG = np.array([0.8, 0.6])  # random yaw and roll that go with a nod
 NOD_RISE_S = 0.12  # time to the nod's lowest point
 NOD_LEAD_S = 0.08  # the nod starts slightly before the stressed vowel's loudness peak
 F0_PITCH_DEG_PER_SEMITONE = 0.25
 F0_PITCH_LIMIT_DEG = 2.5
-SYLLABLE_BOB_DEG = np.array([0.25, -0.8, 0.0])  # yaw, pitch per unit of envelope above its 0.5 s average
+SYLLABLE_BOB_DEG = np.array([0.8, -2.2, 0.5])  # yaw, pitch per unit of envelope above its 0.5 s average
 SYLLABLE_AVERAGE_S = 0.5
 TRANSLATION_PER_DEG = 0.004  # face widths of shift that go with each degree of yaw / pitch (neck sway)
 SCALE_STD = 0.006  # +-0.6 % lean toward and away from the camera
