@@ -46,6 +46,9 @@ MAX_LAG = 3  # frames, for the correlation's best lag
 SPEED_AUDIO_S = 60.0
 SPEED_LIMIT_S = 3.0  # issue 4: audio analysis + motion for 60 s of audio under 3 s on 2 cores
 HEAD_STILL_DEG = 0.2  # issue 4: head-motion 0 keeps pose change under 0.2 degrees per frame
+# A still head leaves the forehead as it was: on p07 at 320 px a yaw of 0.05 / 0.1 / 0.2 degrees between two frames
+# changed it by 0.33 / 0.36 / 0.54 grey levels on average (measured); brow raises may touch the region's edge.
+STILL_LEVELS = 0.05
 # Face-mesh points that move only with the skull: forehead, brow ridge and upper face outline, nose bridge and
 # tip, nose wings, eye corners (mediapipe face_mesh indices).
 RIGID_UPPER_FACE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 98, 327, 33, 133, 263, 362, 127, 356, 234, 454,
@@ -418,8 +421,8 @@ def controls_rows(studio: Studio, media: Path) -> list[Row]:
             "median inter-ocular distance vs distance 1.0"),
         Row(SECTION, "head_motion 0: head-pose change (tracked)", change, "deg/frame", f"< {HEAD_STILL_DEG}",
             goal_at_most(change, HEAD_STILL_DEG), "mediapipe's pose jitters with the talking mouth alone"),
-        Row(SECTION, "head_motion 0: forehead pixel change between frames", forehead, "levels", "0",
-            goal_at_most(forehead, 0.0), "max over frames of the mean |difference| above the brows"),
+        Row(SECTION, "head_motion 0: forehead pixel change between frames", forehead, "levels", f"< {STILL_LEVELS}",
+            goal_at_most(forehead, STILL_LEVELS), "max over frames of the mean |difference| above the brows"),
         Row(SECTION, "happy 1.0: mouth-corner lift", lift, "IOD", "> 0.01", bool(lift > 0.01),
             "corners above the lip centre, vs neutral"),
         Row(SECTION, "same seed: identical frames", float(np.array_equal(frames_a, frames_b)), "", "1",

@@ -44,8 +44,8 @@ own pixels moved by a 3D face mesh; only the inside of the mouth is added when i
 
 ### Your files
 Uploads and clips stay on this server for about {keep_minutes} minutes so that you can download them, then
-they are deleted. The registry keeps hashes of the inputs, the settings and the screening decision, not the
-files.
+they are deleted. The registry keeps hashes of the inputs, the settings (with any transcript) and the screening
+decision, not the files.
 """
 
 

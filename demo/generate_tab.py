@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 EXAMPLE_PORTRAITS = ("woman_stylegan2.jpeg", "man_flux.png", "woman_digitalart.png")
 EXAMPLE_AUDIO = "speech_en_jfk.flac"
-IMAGE_TYPES = [".jpg", ".jpeg", ".png", ".webp"]
-AUDIO_TYPES = [".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".webm", ".mp4"]
 OUTPUT_SUBDIR = "vasa-clips"  # inside Gradio's cache, so the clip is served as is and swept with the cache
 
 # What the progress bar says during each pipeline stage (keys: the stages of vasa_core.pipeline).
@@ -48,8 +46,6 @@ STAGE_LABELS = {
     "record": "Recording the clip in the registry",
     "done": "Done",
 }
-
-
 
 # Refusals stay on screen until closed (a message that fades while the visitor reads it does not teach), and
 # they are expected outcomes, not server faults: no traceback in the log.
@@ -221,6 +217,7 @@ def build_generate_tab(handler: GenerateHandler, settings: DemoSettings) -> None
                    api_visibility="private", queue=False)
     job = generate.click(
         handler.generate,
+        # In the order of GenerateHandler.generate's parameters (CONTROL_SLIDERS lists the sliders in that order).
         inputs=[portrait, audio, transcript, emotion, *sliders.values(), size, seed, consent],
         outputs=[video, download, provenance, report],
         api_name="generate",

@@ -97,37 +97,47 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
 
     p = argparse.ArgumentParser(
         prog="python app.py",
-        description="The hosted demo: portrait + voice -> a watermarked, C2PA-signed talking-head video.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="The hosted demo: portrait + voice -> a watermarked, C2PA-signed talking-head video. "
+                    "Each flag has an environment variable; the flag wins.",
     )
     p.add_argument("--host", default=default("VASA_HOST", "GRADIO_SERVER_NAME", fallback=DEFAULT_HOST),
-                   help="interface to listen on (env VASA_HOST or GRADIO_SERVER_NAME); 0.0.0.0 to serve others")
+                   help="interface to listen on, 0.0.0.0 to serve others (env VASA_HOST or GRADIO_SERVER_NAME; "
+                        "default %(default)s)")
     p.add_argument("--port", type=int, default=default("VASA_PORT", "GRADIO_SERVER_PORT", fallback=DEFAULT_PORT),
-                   help="TCP port (env VASA_PORT or GRADIO_SERVER_PORT)")
+                   help="TCP port (env VASA_PORT or GRADIO_SERVER_PORT; default %(default)s)")
     p.add_argument("--policy", choices=POLICIES, default=default("VASA_POLICY", fallback="consent"),
-                   help="screening policy (env VASA_POLICY): open = research; consent = synthetic portrait or "
-                        "the visitor's consent attestation; synthetic-only = provably synthetic portraits only")
+                   help="screening policy: open = research; consent = synthetic portrait or the visitor's consent "
+                        "attestation; synthetic-only = provably synthetic portraits only (env VASA_POLICY; "
+                        "default %(default)s)")
     p.add_argument("--device", choices=DEVICES, default=default("VASA_DEVICE", fallback="cpu"),
-                   help="where the renderer runs (env VASA_DEVICE)")
+                   help="where the renderer runs (env VASA_DEVICE; default %(default)s)")
     p.add_argument("--queue-size", type=int, default=default("VASA_QUEUE_SIZE", fallback=DEFAULT_QUEUE_SIZE),
-                   help="requests that may wait for a free slot; more get a 'busy' answer (env VASA_QUEUE_SIZE)")
+                   help="requests that may wait for a free slot; more are told the app is busy "
+                        "(env VASA_QUEUE_SIZE; default %(default)s)")
     p.add_argument("--concurrency", type=int, default=default("VASA_CONCURRENCY"),
-                   help=f"generation jobs at the same time (env VASA_CONCURRENCY); default: one per "
-                        f"{CPU_CORES_PER_JOB} CPU cores, {GPU_CONCURRENCY} on cuda")
-    p.add_argument("--max-upload-mb", type=float, default=default("VASA_MAX_UPLOAD_MB", fallback=DEFAULT_MAX_UPLOAD_MB),
-                   help="largest accepted upload per file in MB, refused before decoding (env VASA_MAX_UPLOAD_MB)")
-    p.add_argument("--max-audio-seconds", type=float, default=default("VASA_MAX_AUDIO_S", fallback=DEFAULT_MAX_AUDIO_S),
-                   help="longest accepted voice recording (env VASA_MAX_AUDIO_S)")
-    p.add_argument("--max-size", type=int, choices=SIZE_CHOICES, default=default("VASA_MAX_SIZE", fallback=DEFAULT_MAX_SIZE),
-                   help="largest output size offered, longer side in pixels (env VASA_MAX_SIZE)")
-    p.add_argument("--keep-files-seconds", type=int, default=default("VASA_KEEP_FILES_S", fallback=DEFAULT_KEEP_FILES_S),
-                   help="uploads and clips are deleted this long after they were made (env VASA_KEEP_FILES_S)")
-    p.add_argument("--registry-url", default=None,
-                   help="SQLAlchemy URL of the generation registry (env VASA_REGISTRY_URL; default SQLite in VASA_DATA_DIR)")
-    p.add_argument("--signing-cert", type=Path, default=None,
-                   help="PEM certificate chain, leaf first, for C2PA signing (env VASA_SIGNING_CERT; default: an "
+                   help=f"generation jobs at the same time (env VASA_CONCURRENCY; default one per "
+                        f"{CPU_CORES_PER_JOB} CPU cores, {GPU_CONCURRENCY} on cuda)")
+    p.add_argument("--max-upload-mb", type=float,
+                   default=default("VASA_MAX_UPLOAD_MB", fallback=DEFAULT_MAX_UPLOAD_MB),
+                   help="largest upload per file in MB, refused before it is stored or decoded "
+                        "(env VASA_MAX_UPLOAD_MB; default %(default)s)")
+    p.add_argument("--max-audio-seconds", type=float,
+                   default=default("VASA_MAX_AUDIO_S", fallback=DEFAULT_MAX_AUDIO_S),
+                   help="longest voice accepted (env VASA_MAX_AUDIO_S; default %(default)s)")
+    p.add_argument("--max-size", type=int, choices=SIZE_CHOICES,
+                   default=default("VASA_MAX_SIZE", fallback=DEFAULT_MAX_SIZE),
+                   help="largest output size offered, longer side in pixels (env VASA_MAX_SIZE; default %(default)s)")
+    p.add_argument("--keep-files-seconds", type=int,
+                   default=default("VASA_KEEP_FILES_S", fallback=DEFAULT_KEEP_FILES_S),
+                   help="uploads and clips are deleted this long after they were made "
+                        "(env VASA_KEEP_FILES_S; default %(default)s)")
+    p.add_argument("--registry-url",
+                   help="SQLAlchemy URL of the generation registry (env VASA_REGISTRY_URL; default SQLite in "
+                        "VASA_DATA_DIR)")
+    p.add_argument("--signing-cert", type=Path,
+                   help="PEM certificate chain, leaf first, for C2PA signing (env VASA_SIGNING_CERT; default an "
                         "untrusted development chain)")
-    p.add_argument("--signing-key", type=Path, default=None,
+    p.add_argument("--signing-key", type=Path,
                    help="PKCS#8 PEM private key of the signing certificate (env VASA_SIGNING_KEY)")
     return p
 

@@ -50,7 +50,7 @@ def verification_markdown(report: VerificationReport) -> str:
         registry_text = report.registry_error or "no record on this server"
     rows = [("C2PA manifest", _c2pa_text(report.c2pa)), ("Invisible watermark", watermark_text),
             ("Registry", registry_text)]
-    return "\n".join(["### " + _headline(report), "", *_items(rows), "", f"*Verifier:* {report.verdict}"])
+    return "\n".join(["### " + _headline(report), "", *_items(rows)])
 
 
 def _headline(report: VerificationReport) -> str:
@@ -78,8 +78,7 @@ def _c2pa_text(manifest: ManifestSummary) -> str:
 
 
 def _screening_text(screening: ScreeningReport) -> str:
-    decision = "allowed" if screening.allowed else "refused"
-    return f"{decision} under policy `{screening.policy}`: {screening.reason}"
+    return f"policy `{screening.policy}` - {screening.reason}"
 
 
 def _items(rows: list[tuple[str, str]]) -> list[str]:

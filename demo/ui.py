@@ -43,13 +43,16 @@ def build_demo(pipeline: Any, settings: DemoSettings) -> gr.Blocks:
     return demo
 
 
-def launch(demo: gr.Blocks, settings: DemoSettings, **kwargs: Any) -> None:
-    """Serves the demo with the operator's host, port and upload limit (blocks unless prevent_thread_lock)."""
+def launch(demo: gr.Blocks, settings: DemoSettings) -> None:
+    """Serves the demo with the operator's host, port and upload limit; returns when the server stops.
+
+    The upload limit is enforced by the server while the upload streams in (HTTP 413), before the file reaches
+    the cache or a decoder; gradio_client checks it too before sending.
+    """
     demo.launch(
         server_name=settings.host,
         server_port=settings.port,
         max_file_size=settings.max_upload_bytes,
         allowed_paths=[str(EXAMPLES_DIR)],
         footer_links=["api"],
-        **kwargs,
     )

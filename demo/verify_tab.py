@@ -30,7 +30,11 @@ class VerifyHandler:
             raise gr.Error(f"This file cannot be read as a video or an image: {exc}. Upload an MP4, MOV, WebM, "
                            "JPEG, PNG or WebP file.", title="Cannot verify", duration=None,
                            print_exception=False) from exc
-        return verification_markdown(report), report.to_dict()
+        raw = report.to_dict()
+        # The server's upload folder means nothing to the visitor, and gradio_client would try to download any
+        # {"path": str} object in a result: the schema's file.path is null here.
+        raw["file"]["path"] = None
+        return verification_markdown(report), raw
 
 
 def build_verify_tab(handler: VerifyHandler, settings: DemoSettings) -> None:

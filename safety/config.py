@@ -7,7 +7,8 @@ Environment variables (all optional):
 - ``VASA_REGISTRY_URL``: any SQLAlchemy URL; default ``sqlite:///<data dir>/registry.sqlite3``.
 - ``VASA_SIGNING_CERT`` / ``VASA_SIGNING_KEY``: PEM certificate chain (leaf first) and PKCS#8 PEM private key of
   the operator. Unset: a local development chain is generated in the data directory (untrusted by design).
-- ``VASA_SIGNING_ALG``: C2PA signing algorithm of the operator key (``es256`` default, ``es384``, ``ps256``, ``ed25519``).
+- ``VASA_SIGNING_ALG``: C2PA signing algorithm of the operator key (``es256`` default, ``es384``, ``ps256``,
+  ``ed25519`` ...).
 - ``VASA_TRUST_ANCHORS``: PEM file of root certificates whose chains the verifier reports as Trusted.
 - ``VASA_PROTECTED_GALLERY``: folder of photos of protected people (``<name>.jpg`` or ``<name>/*.jpg``).
 - ``VASA_ARCFACE_MODEL``: path of an insightface ArcFace ONNX model; unset: dlib's 128-d embedding.

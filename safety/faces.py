@@ -64,7 +64,9 @@ class FaceTools:
             import onnxruntime as ort  # only operators with ArcFace models on disk need it
 
             if not Path(arcface_model).is_file():
-                raise ValueError(f"VASA_ARCFACE_MODEL={arcface_model} does not exist: point it at an ArcFace .onnx file")
+                raise ValueError(
+                    f"VASA_ARCFACE_MODEL={arcface_model} does not exist: point it at an ArcFace .onnx file"
+                )
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1
             self._arcface = ort.InferenceSession(str(arcface_model), options, providers=["CPUExecutionProvider"])
@@ -75,12 +77,14 @@ class FaceTools:
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in an (H, W, 3) uint8 RGB image, largest first (both mediapipe models, merged)."""
+        image = np.ascontiguousarray(image)
         h, w = image.shape[:2]
         found: list[tuple[tuple[float, float, float, float], float, bool]] = []
         for model, full in ((self._full, True), (self._short, False)):
             for det in model.process(image).detections or []:
                 b = det.location_data.relative_bounding_box
-                box = (max(0.0, b.xmin * w), max(0.0, b.ymin * h), min(w, (b.xmin + b.width) * w), min(h, (b.ymin + b.height) * h))
+                x0, y0 = max(0.0, b.xmin * w), max(0.0, b.ymin * h)
+                box = (x0, y0, min(w, (b.xmin + b.width) * w), min(h, (b.ymin + b.height) * h))
                 found.append((box, float(det.score[0]), full))
         faces: list[Face] = []
         for box, score, full in sorted(found, key=lambda f: -f[1]):
@@ -108,6 +112,7 @@ class FaceTools:
 
     def embed(self, image: np.ndarray, face: Face) -> np.ndarray:
         """Unit-length identity embedding of the face: ArcFace (512-d) if configured, else dlib's 128-d ResNet."""
+        image = np.ascontiguousarray(image)  # dlib's bindings reject strided arrays (e.g. padded video frames)
         x0, y0, x1, y1 = face.box
         rect = dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
         shape = self._shape68(image, rect)

@@ -42,7 +42,8 @@ _OUTPUT_SIGN = np.stack([2.0 * _parity(_REGISTER & g) - 1.0 for g in GENERATORS]
 
 def whitening(key: bytes, length: int = CODE_BITS) -> np.ndarray:
     """(length,) uint8 0/1 keyed pseudo-random sequence (SHA-256 in counter mode)."""
-    stream = b"".join(hashlib.sha256(key + b"/whitening/" + i.to_bytes(4, "big")).digest() for i in range(1 + length // 256))
+    blocks = range(1 + length // 256)
+    stream = b"".join(hashlib.sha256(key + b"/whitening/" + i.to_bytes(4, "big")).digest() for i in blocks)
     return np.unpackbits(np.frombuffer(stream, np.uint8))[:length]
 
 

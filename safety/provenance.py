@@ -94,6 +94,10 @@ class ManifestSummary:
     def is_ai_generated(self) -> bool:
         return self.digital_source_type in AI_SOURCE_TYPES
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form with stable keys (documented in safety/verify.py); what the registry stores."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
 
 class Signer:
     """Signs MP4s with the operator's chain, a remote callback, or the local development chain."""
@@ -169,8 +173,11 @@ def _manifest_definition(inputs: ManifestInputs) -> dict[str, Any]:
         "generation_id": inputs.generation_id,
         "watermark_id": inputs.watermark_id,
         "inputs": [
-            {"role": "portrait", "title": inputs.portrait_filename, "sha256": hashlib.sha256(inputs.portrait).hexdigest()},
-            {"role": "audio", "title": inputs.audio_filename, "sha256": hashlib.sha256(inputs.audio).hexdigest()},
+            {"role": role, "title": title, "sha256": hashlib.sha256(data).hexdigest()}
+            for role, title, data in (
+                ("portrait", inputs.portrait_filename, inputs.portrait),
+                ("audio", inputs.audio_filename, inputs.audio),
+            )
         ],
         "controls": json.loads(json.dumps(dict(inputs.controls), default=str)),
         "screening": inputs.screening.to_dict(),
@@ -225,7 +232,8 @@ def _summarize(store: Mapping[str, Any]) -> ManifestSummary:
         untrusted=UNTRUSTED_CODE in codes,
         label=manifest.get("label"),
         title=manifest.get("title"),
-        claim_generator=" ".join(str(generators[0].get(k, "")) for k in ("name", "version")).strip() if generators else None,
+        claim_generator=(" ".join(str(generators[0].get(k, "")) for k in ("name", "version")).strip()
+                         if generators else None),
         signer=", ".join(str(sig[k]) for k in ("common_name", "issuer") if sig.get(k)) or None,
         signed_at=sig.get("time"),
         digital_source_type=created.get("digitalSourceType"),
@@ -251,7 +259,3 @@ def _read_pem(path: Path, variable: str) -> bytes:
         raise ValueError(f"{variable}={path} is not PEM: expected '-----BEGIN ...' blocks")
     return data
 
-
-def summary_to_dict(summary: ManifestSummary) -> dict[str, Any]:
-    """JSON-able form with stable keys (documented in safety/verify.py)."""
-    return json.loads(json.dumps(dataclasses.asdict(summary), default=str))

@@ -46,7 +46,7 @@ class GenerationRecord:
     audio_sha256: str  # hex SHA-256 of the uploaded audio bytes
     options: Mapping[str, Any]  # the GenerationOptions used (controls, size, fps, policy ...)
     screening: Mapping[str, Any]  # ScreeningReport.to_dict()
-    manifest: Mapping[str, Any]  # ManifestSummary as a dict (see provenance.summary_to_dict)
+    manifest: Mapping[str, Any]  # ManifestSummary.to_dict()
     software: str = "vasa-studio"  # name and version that made the clip
     video_sha256: str | None = None  # hex SHA-256 of the signed MP4 as written
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))  # UTC

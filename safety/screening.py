@@ -44,8 +44,10 @@ GALLERY_CACHE_DIR = "gallery-cache"
 
 # PNG text keys written by image generators: A1111/Forge/SD.Next "parameters", ComfyUI "prompt"/"workflow",
 # InvokeAI "invokeai_metadata"/"sd-metadata"/"Dream", NovelAI "Comment" (JSON with "steps"), Fooocus and others.
-GENERATOR_TEXT_KEYS = ("parameters", "prompt", "workflow", "invokeai_metadata", "invokeai_graph", "sd-metadata", "Dream",
-                       "generation_data", "fooocus_scheme")
+GENERATOR_TEXT_KEYS = (
+    "parameters", "prompt", "workflow", "invokeai_metadata", "invokeai_graph", "sd-metadata", "Dream",
+    "generation_data", "fooocus_scheme",
+)
 GENERATOR_NAMES = re.compile(
     r"stable.?diffusion|sdxl|comfyui|automatic1111|invokeai|novelai|midjourney|dall.?e|firefly|fooocus|"
     r"leonardo\.ai|imagen|ideogram|flux\.1|stylegan|thispersondoesnotexist",
@@ -260,7 +262,9 @@ class Screener:
                 image, _ = _shrink(decode_image(path.read_bytes()), ANALYSIS_LONG_SIDE)
                 faces = tools.detect(image)
                 if not faces:
-                    raise ValueError(f"no face found in protected-gallery photo {path}: replace it with a clear portrait")
+                    raise ValueError(
+                        f"no face found in protected-gallery photo {path}: replace it with a clear portrait"
+                    )
                 cache[digest] = tools.embed(image, faces[0])
                 changed = True
             self._gallery.append((name, cache[digest]))

@@ -57,8 +57,8 @@ def _u_planes(rgb: np.ndarray):
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     yield "BGR uint8 (SD 1.x scripts)", cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[..., 1].astype(np.float64)
     yield "RGB uint8 read as BGR", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_BGR2YUV)[..., 1].astype(np.float64)
-    yield "RGB float32 read as BGR (diffusers)", cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_BGR2YUV)[..., 1].astype(np.float64)
-    yield "BGR float32", cv2.cvtColor(bgr.astype(np.float32), cv2.COLOR_BGR2YUV)[..., 1].astype(np.float64)
+    yield "RGB float32 read as BGR (diffusers)", cv2.cvtColor(rgb.astype(np.float32), cv2.COLOR_BGR2YUV)[..., 1]
+    yield "BGR float32", cv2.cvtColor(bgr.astype(np.float32), cv2.COLOR_BGR2YUV)[..., 1]
 
 
 def _block_scores(u: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ import numpy as np
 
 from safety.config import SafetyConfig
 from safety.media import decode_image, is_video, read_video_frames
-from safety.provenance import ManifestSummary, read_manifest, summary_to_dict
+from safety.provenance import ManifestSummary, read_manifest
 from safety.registry import GenerationRecord, Registry
 from safety.watermark import DEFAULT_MAX_FRAMES, MIN_SIDE, Watermarker, WatermarkDetection
 
@@ -63,7 +64,7 @@ class VerificationReport:
         return {
             "schema": SCHEMA,
             "file": {"path": self.path, "kind": self.kind, "bytes": self.size_bytes, "sha256": self.sha256},
-            "c2pa": summary_to_dict(self.c2pa),
+            "c2pa": self.c2pa.to_dict(),
             "watermark": json.loads(json.dumps(dataclasses.asdict(self.watermark))),
             "registry": None if self.registry is None else self.registry.to_dict(),
             "registry_error": self.registry_error,
@@ -109,17 +110,24 @@ def verify_file(path: Path | str, config: SafetyConfig, quick: bool = False) -> 
 
 
 def _detect(path: Path, data: bytes, video: bool, config: SafetyConfig, quick: bool) -> WatermarkDetection:
+    limit = QUICK_FRAMES if quick else DEFAULT_MAX_FRAMES
     try:
-        if video:
-            frames = list(read_video_frames(path, max_frames=QUICK_FRAMES if quick else DEFAULT_MAX_FRAMES))
-        else:
-            frames = [decode_image(data)]
+        frames = read_video_frames(path, max_frames=limit) if video else iter([decode_image(data)])
+        first = next(frames, None)
     except Exception as exc:  # PyAV and Pillow raise many types for undecodable media
         raise ValueError(f"{path} is neither a readable video nor a readable image ({exc})") from exc
-    frames = [f for f in frames if min(f.shape[:2]) >= MIN_SIDE]
-    if not frames:
+    if first is None or min(first.shape[:2]) < MIN_SIDE:
         return WatermarkDetection(False, None, 0.0, 0.0, 0)
-    return Watermarker(config).detect(np.stack(frames), search=not quick)
+    return Watermarker(config).detect(_until_error(first, frames), search=not quick)
+
+
+def _until_error(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The frames up to the first decoding error: a truncated upload still gets its readable part checked."""
+    yield first
+    try:
+        yield from rest
+    except Exception:  # noqa: BLE001 - any decoder error ends the readable part
+        return
 
 
 def _verdict(manifest: ManifestSummary, watermark: WatermarkDetection, record: GenerationRecord | None) -> str:

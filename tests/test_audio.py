@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from vasa_core.analysis.audio import AudioAnalyzer, frame_loudness, phone_segments
+from vasa_core.analysis.audio import AudioAnalyzer, frame_loudness, phone_segments, speech_spans
 from vasa_core.analysis.phones_g2p import guess_pronunciation, normalize_transcript
 from vasa_core.analysis.phones_sphinx import SPHINX_RATE, split_points
 from vasa_core.errors import InputError
@@ -157,6 +157,9 @@ def test_split_points_cut_in_the_quiet():
     assert cuts[0] == 0 and cuts[-1] == n and len(cuts) == 3
     assert gap.start <= cuts[1] <= gap.stop
     assert split_points(audio[: 5 * SPHINX_RATE], 2) == [0, 5 * SPHINX_RATE]  # short: one piece
+    # Equal shares of the speech, not of the time: with speech only in the last 16 s, the cut moves late.
+    late = split_points(audio, 2, [(4 * SPHINX_RATE, n)])
+    assert 10 * SPHINX_RATE <= late[1] <= 14 * SPHINX_RATE
 
 
 def test_phone_segments_merge_silence_and_clip():
@@ -170,3 +173,17 @@ def test_failed_alignment_falls_back_to_phone_loop(analyzer):
     assert features.phone_source in ("phone-loop", "none")
     assert any("forced alignment failed" in w for w in features.warnings)
     assert features.loudness.max() == 0.0
+
+
+def test_speech_spans_pad_and_merge():
+    probs = np.zeros(100, np.float32)  # 32 ms frames: 3.2 s
+    probs[10:20] = 0.9  # 0.32-0.64 s
+    probs[30:35] = 0.9  # 0.96-1.12 s: 0.32 s later, merged
+    probs[80:90] = 0.9  # 2.56-2.88 s: far, separate
+    spans = speech_spans(probs, 100 * 512)
+    assert len(spans) == 2
+    assert spans[0][0] == pytest.approx((0.32 - 0.25) * 16000, abs=1) and spans[0][1] == pytest.approx(
+        (1.12 + 0.25) * 16000, abs=1
+    )
+    assert spans[1] == (int((2.56 - 0.25) * 16000), int(min(3.2, 2.88 + 0.25) * 16000))
+    assert speech_spans(np.zeros(10, np.float32), 5120) == []

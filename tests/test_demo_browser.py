@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .test_demo import PORTRAIT, ROOT, start_server, write_noface, write_speech
+from .test_demo import PORTRAIT, ROOT, SPEECH, start_server, wait_for_condition, write_noface, write_speech
 
 pytestmark = [pytest.mark.cpu, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,4 +116,21 @@ def test_a_refused_upload_shows_its_message(page, tmp_path):
     toast.wait_for(timeout=GENERATE_TIMEOUT_MS)
     assert "face" in toast.inner_text().lower()
     assert "Traceback" not in page.content()
+    assert page.locator("#result-video video").count() == 0
+
+
+def test_cancel_in_the_browser_stops_the_job(page, server):
+    before = server.clips()
+    _upload(page, "portrait", PORTRAIT)
+    _upload(page, "voice", SPEECH)
+    page.locator("#consent input[type=checkbox]").check()
+    page.locator("#generate").click()
+    page.get_by_text("Rendering, watermarking and encoding").first.wait_for(timeout=GENERATE_TIMEOUT_MS)
+    # Cancel once the encoder's work file exists: had the job carried on, that file would only vanish once the
+    # signed clip was written next to it, so the checks below tell "stopped" from "finished".
+    wait_for_condition(lambda: server.temporary() != [], "the encoder to start", timeout_s=60)
+    page.locator("#cancel").click()
+    page.locator("#status").get_by_text("nothing was kept").wait_for()
+    wait_for_condition(lambda: server.temporary() == [], "the partial file to be removed", timeout_s=30)
+    assert server.clips() == before
     assert page.locator("#result-video video").count() == 0

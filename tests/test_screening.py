@@ -209,3 +209,10 @@ def test_arcface_onnx_loading_path(shared_media, tmp_path):
 def test_unknown_policy_is_an_error(screener):
     with pytest.raises(ValueError, match="synthetic-only"):
         screener.screen(b"", "lenient")
+
+
+def test_sd_watermark_reader_is_quiet_on_unmarked_portraits(shared_media):
+    from safety.sd_watermark import read_sd_watermark
+
+    for path in sorted((shared_media / "portraits").glob("*")):
+        assert read_sd_watermark(decode_image(path.read_bytes())) is None, path.name

@@ -14,7 +14,7 @@ from PIL import Image
 from safety import verify
 from safety.config import SafetyConfig
 from safety.media import read_video_frames
-from safety.provenance import ManifestInputs, Signer, summary_to_dict
+from safety.provenance import ManifestInputs, Signer
 from safety.registry import GenerationRecord, Registry
 from safety.screening import ScreeningReport
 from safety.watermark import Watermarker
@@ -51,7 +51,7 @@ def generated(shared_media, tmp_path_factory):
     Registry(config.registry_url).record(GenerationRecord(
         generation_id="gen-42", watermark_id=wid, portrait_sha256=hashlib.sha256(portrait).hexdigest(),
         audio_sha256=hashlib.sha256(audio).hexdigest(), options={"controls": {"seed": 1}},
-        screening=screening.to_dict(), manifest=summary_to_dict(summary)))
+        screening=screening.to_dict(), manifest=summary.to_dict()))
     return config, final, wid, root
 
 

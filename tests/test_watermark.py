@@ -157,7 +157,8 @@ def test_unmarked_content_never_validates(wm, shared_media):
     """Small-scale false-positive check (the bench runs >= 2000 frames): portraits, real video, noise."""
     rng = np.random.default_rng(1)
     clips = [decode_image(p.read_bytes())[None] for p in sorted((shared_media / "portraits").glob("*"))]
-    clips.append(np.stack(list(read_video_frames(shared_media / "videos" / "v04_real_woman_blue_bg.mp4", max_frames=8))))
+    video = shared_media / "videos" / "v04_real_woman_blue_bg.mp4"
+    clips.append(np.stack(list(read_video_frames(video, max_frames=8))))
     clips.append(rng.integers(0, 256, (4, 256, 256, 3), dtype=np.uint8))
     clips.append(np.full((2, 512, 512, 3), 128, np.uint8))
     for i, clip in enumerate(clips):

@@ -96,8 +96,9 @@ class FaceAnalyzer:
         """(4,) x0, y0, x1, y1 pixels of the largest detected face."""
         h, w = image.shape[:2]
         small_scale = min(1.0, 1024 / max(h, w))
-        small = cv2.resize(image, (max(1, int(w * small_scale)), max(1, int(h * small_scale))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            image, (max(1, int(w * small_scale)), max(1, int(h * small_scale))), interpolation=cv2.INTER_AREA
+        )
         result = self._detector.process(np.ascontiguousarray(small))
         boxes = []
         for det in result.detections or []:
@@ -125,8 +126,9 @@ class FaceAnalyzer:
         scale = MESH_CROP_SIZE / side
         # affine crop with border replication: faces near the image edge keep a full-size crop
         m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
-        crop = cv2.warpAffine(image, m, (MESH_CROP_SIZE, MESH_CROP_SIZE), flags=cv2.INTER_AREA,
-                              borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.warpAffine(
+            image, m, (MESH_CROP_SIZE, MESH_CROP_SIZE), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+        )
         result = self._mesh.process(np.ascontiguousarray(crop))
         if not result.multi_face_landmarks:
             result = self._mesh.process(np.ascontiguousarray(image))
@@ -193,8 +195,10 @@ class FaceAnalyzer:
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = getattr(image, "shape", type(image).__name__), getattr(image, "dtype", "")
-        raise InputError(f"Expected an RGB image as an (H, W, 3) uint8 array, got {got}. Decode it with "
-                         "vasa_core.media.read_image first.")
+        raise InputError(
+            f"Expected an RGB image as an (H, W, 3) uint8 array, got {got}. Decode it with "
+            "vasa_core.media.read_image first."
+        )
     if min(image.shape[:2]) < 32:
         raise InputError(f"The image is {image.shape[1]}x{image.shape[0]} pixels: at least 32 pixels a side needed.")
 
@@ -212,7 +216,7 @@ def _head_crop(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarr
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2 + HEAD_FRAMING_RAISE * side
     x0 = int(np.clip(cx - side / 2, 0, w - side))
     y0 = int(np.clip(cy - side / 2, 0, h - side))
-    crop = image[y0:y0 + side, x0:x0 + side]
+    crop = image[y0 : y0 + side, x0 : x0 + side]
     return np.ascontiguousarray(crop), box - np.array([x0, y0, x0, y0], np.float32)
 
 

@@ -35,8 +35,10 @@ INNER_LIP_LOOP = INNER_UPPER_LIP + tuple(reversed(INNER_LOWER_LIP[1:-1]))
 EYE_UPPER = ((263, 466, 388, 387, 386, 385, 384, 398, 362), (33, 246, 161, 160, 159, 158, 157, 173, 133))
 EYE_LOWER = ((263, 249, 390, 373, 374, 380, 381, 382, 362), (33, 7, 163, 144, 145, 153, 154, 155, 133))
 EYE_CORNERS = ((263, 362), (33, 133))  # outer, inner
-# The face-mesh ring just above each upper-lid margin vertex (EYE_UPPER[eye][1:-1]): the lid fold, ~2.5 mm up.
+# The face-mesh rings above each upper-lid margin vertex (EYE_UPPER[eye][1:-1]): a fold ~2.5 mm up, and the
+# crease ~7.5 mm up (canonical model).
 UPPER_LID_FOLD = ((467, 260, 259, 257, 258, 286, 414), (247, 30, 29, 27, 28, 56, 190))
+UPPER_LID_CREASE = ((445, 444, 444, 443, 442, 442, 413), (225, 224, 224, 223, 222, 222, 189))
 EYE_LID_MID = ((386, 374), (159, 145))  # upper, lower lid centre
 IRIS_CENTER = (473, 468)
 IRIS_RING = ((474, 475, 476, 477), (469, 470, 471, 472))

@@ -84,6 +84,6 @@ def build_mesh(landmarks: np.ndarray, width: int, height: int, ring_depth: float
     holes[:face_count] = hole_triangle_mask(triangles[:face_count])
 
     weight = head_weight_at(vertices, landmarks)
-    weight[:NUM_MESH_POINTS + 10] = 1.0
+    weight[: NUM_MESH_POINTS + 10] = 1.0
     weight[-n:] = 0.0  # the ring enclosing the image is pinned
     return PortraitMesh(vertices=vertices, triangles=triangles, hole_triangles=holes, head_weight=weight)

@@ -27,12 +27,14 @@ from .phones_g2p import guess_pronunciation
 SPHINX_RATE = 16_000  # Hz: the en-us acoustic model's rate; it wants mono int16
 SPHINX_FRAME_S = 0.01  # pocketsphinx's default frame rate is 100 frames/s
 # Phone-loop settings: the language weight and phone insertion penalty recommended for allphone decoding in
-# the CMUSphinx phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10, which measured
-# 3.1 s instead of 4.0 s for 60 s of speech with the same phone string on the first 30 phones.
-PHONE_LOOP_SETTINGS = {"lw": 2.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10}
+# the CMUSphinx phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10 and 2 Gaussians per
+# frame (topn, default 4): on tts/ + aligned/ that measured 2.9 CPU-s per 60 s of speech instead of 4.0, finding
+# 40 of the 78 /p b m/ instead of 34 (1e-8 beams: 1.5 s but 28; frame skipping ds=2: 1.9 s but 26).
+PHONE_LOOP_SETTINGS = {"lw": 2.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10, "topn": 2}
 QUIET_WINDOW_S = 0.1  # a cut between pieces goes in the quietest 100 ms near the even split point
 CUT_SEARCH_S = 3.0  # ... searched within +-3 s of it
-MIN_PIECE_S = 8.0  # shorter audio is decoded in one piece: starting a second decode costs more than it saves
+MIN_PIECE_S = 8.0  # less speech is decoded in one piece: starting a second decode costs more than it saves
+MIN_DECODE_SAMPLES = 1600  # 0.1 s: a sliver left between a cut and a span's edge holds no phone worth decoding
 # Filler and silence "words" the decoder emits, all shown as a mouth at rest.
 _NON_SPEECH = re.compile(r"^(<.*>|\[.*\]|\+.*\+|SIL)$", re.IGNORECASE)
 
@@ -70,15 +72,18 @@ def _clean_phone(name: str) -> str:
     return "SIL" if _NON_SPEECH.match(name) else name
 
 
-def phone_loop(pcm: bytes, offset_s: float) -> list[PhoneTuple]:
-    """Phone recognition without a transcript on 16 kHz mono int16 ``pcm`` starting at ``offset_s``."""
+def phone_loop(pieces: list[tuple[bytes, float]]) -> list[PhoneTuple]:
+    """Phone recognition without a transcript on pieces of 16 kHz mono int16 audio, each (pcm, start_s)."""
     decoder = _decoder("phone-loop")
-    _decode(decoder, pcm)
     step = SPHINX_FRAME_S
-    return [
-        (_clean_phone(seg.word), offset_s + seg.start_frame * step, offset_s + (seg.end_frame + 1) * step)
-        for seg in decoder.seg() or ()
-    ]
+    phones: list[PhoneTuple] = []
+    for pcm, offset_s in pieces:
+        _decode(decoder, pcm)
+        phones.extend(
+            (_clean_phone(seg.word), offset_s + seg.start_frame * step, offset_s + (seg.end_frame + 1) * step)
+            for seg in decoder.seg() or ()
+        )
+    return phones
 
 
 def align(pcm: bytes, words: list[str]) -> tuple[str, list[PhoneTuple], list[str]]:
@@ -130,17 +135,25 @@ def _phones_from_words(decoder, segments: list[tuple[str, int, int]]) -> list[Ph
     return phones
 
 
-def split_points(samples: np.ndarray, pieces: int) -> list[int]:
-    """Sample indices that cut ``samples`` into ``pieces`` parts at the quietest window near each even split."""
+def split_points(samples: np.ndarray, pieces: int, spans: list[tuple[int, int]] | None = None) -> list[int]:
+    """Sample indices that cut ``samples`` into ``pieces`` parts with equal shares of ``spans`` (default: all of
+    it), each cut moved to the quietest window within CUT_SEARCH_S of its ideal place."""
     n = len(samples)
-    pieces = max(1, min(pieces, int(n / (MIN_PIECE_S * SPHINX_RATE))))
+    spans = spans if spans is not None else [(0, n)]
+    weight = np.zeros(n + 1, np.int64)
+    for a, b in spans:
+        weight[a] += 1
+        weight[b] -= 1
+    covered = np.cumsum(np.cumsum(weight)[:n] > 0)  # samples to decode up to each index
+    total = int(covered[-1]) if n else 0
+    pieces = max(1, min(pieces, int(total / (MIN_PIECE_S * SPHINX_RATE))))
     if pieces == 1:
         return [0, n]
     win = int(QUIET_WINDOW_S * SPHINX_RATE)
     energy = np.convolve(samples.astype(np.float32) ** 2, np.ones(win, np.float32), mode="same")
     cuts = [0]
     for k in range(1, pieces):
-        target = k * n // pieces
+        target = int(np.searchsorted(covered, k * total // pieces))
         lo = max(cuts[-1] + win, target - int(CUT_SEARCH_S * SPHINX_RATE))
         hi = min(n - win, target + int(CUT_SEARCH_S * SPHINX_RATE))
         cuts.append(lo + int(np.argmin(energy[lo:hi:160])) * 160 if hi > lo else target)
@@ -236,13 +249,20 @@ class SphinxPool:
         for worker in self.workers:
             worker.start()
 
-    def phone_loop(self, pcm16: np.ndarray) -> list[Future]:
-        """Futures of phone lists, one per piece, in time order; ``pcm16`` is (N,) int16 at 16 kHz."""
-        cuts = split_points(pcm16, len(self.workers))
-        return [
-            self._threads.submit(worker.call, "phone_loop", pcm16[a:b].tobytes(), a / SPHINX_RATE)
-            for worker, (a, b) in zip(self.workers, zip(cuts, cuts[1:]))
-        ]
+    def phone_loop(self, pcm16: np.ndarray, spans: list[tuple[int, int]]) -> list[Future]:
+        """Futures of phone lists, one per worker, in time order, decoding ``spans`` ([start, stop) samples) of
+        ``pcm16`` ((N,) int16 at 16 kHz). Work is split at the quietest points near equal shares of the spans."""
+        total = sum(b - a for a, b in spans)
+        if total == 0:
+            return []
+        cuts = split_points(pcm16, len(self.workers), spans)
+        futures = []
+        for worker, (lo, hi) in zip(self.workers, zip(cuts, cuts[1:])):
+            clipped = [(max(a, lo), min(b, hi)) for a, b in spans]
+            pieces = [(pcm16[a:b].tobytes(), a / SPHINX_RATE) for a, b in clipped if b - a >= MIN_DECODE_SAMPLES]
+            if pieces:
+                futures.append(self._threads.submit(worker.call, "phone_loop", pieces))
+        return futures
 
     def align(self, pcm16: np.ndarray, words: list[str]) -> Future:
         return self._threads.submit(self.workers[0].call, "align", pcm16.tobytes(), words)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .prosody import Prosody
+from .signals import pulse
 
 BROW_RAISE = 0.35  # brow_inner_up / brow_outer_up weight for an accent of strength 1
 BROW_RISE_S = 0.2  # slower than a nod: brows rise and settle over ~0.6 s
@@ -18,6 +19,5 @@ def brow_raise(prosody: Prosody, fps: float, emphasis: float) -> np.ndarray:
     t = np.arange(n) / fps
     raise_ = np.zeros(n)
     for frame, strength in zip(prosody.accents, prosody.accent_strength):
-        dt = np.clip(t - (frame / fps - BROW_LEAD_S), 0.0, None)
-        raise_ = np.maximum(raise_, strength * (dt / BROW_RISE_S) * np.exp(1.0 - dt / BROW_RISE_S))
+        raise_ = np.maximum(raise_, strength * pulse(t - (frame / fps - BROW_LEAD_S), BROW_RISE_S))
     return np.clip(raise_ * BROW_RAISE * emphasis, 0.0, 1.0)

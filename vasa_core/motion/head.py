@@ -18,21 +18,24 @@ import numpy as np
 from ..types import PortraitAnalysis
 from .emotion import EmotionProfile
 from .prosody import Prosody
-from .signals import ease, gaussian_smooth, smooth_noise
+from .signals import ease, gaussian_smooth, pulse, smooth_noise
 
 SWAY_STD_DEG = np.array([3.0, 2.0, 1.4])  # yaw, pitch, roll while speaking
 SWAY_CUTOFF_HZ = np.array([0.7, 0.8, 0.6])  # slow: most head-motion energy is below 1 Hz
 LISTENING_SWAY = 0.5  # share of the sway left in pauses
+LISTENING_EASE_S = 0.5  # the sway calms and livens over half a second
 POSTURE_STD_DEG = np.array([2.0, 1.2, 1.2])  # per-phrase resting pose spread
 POSTURE_EASE_S = 0.35
 NOD_PITCH_DEG = -4.5  # per accent of strength 1 (down)
 NOD_SIDE_STD_DEG = np.array([0.8, 0.6])  # random yaw and roll that go with a nod
-NOD_RISE_S = 0.12  # time to the nod's lowest point
+NOD_RISE_S = 0.15  # time to the nod's lowest point
 NOD_LEAD_S = 0.08  # the nod starts slightly before the stressed vowel's loudness peak
 F0_PITCH_DEG_PER_SEMITONE = 0.25
 F0_PITCH_LIMIT_DEG = 2.5
-SYLLABLE_BOB_DEG = np.array([0.8, -2.2, 0.5])  # yaw, pitch per unit of envelope above its 0.5 s average
+F0_FOLLOW_S = 0.15  # the head lags the pitch contour a little
+SYLLABLE_BOB_DEG = np.array([1.0, -3.0, 0.6])  # yaw, pitch per unit of envelope above its 0.5 s average
 SYLLABLE_AVERAGE_S = 0.5
+BOB_SMOOTH_S = 0.04
 TRANSLATION_PER_DEG = 0.004  # face widths of shift that go with each degree of yaw / pitch (neck sway)
 SCALE_STD = 0.006  # +-0.6 % lean toward and away from the camera
 SCALE_CUTOFF_HZ = 0.2
@@ -52,7 +55,7 @@ def head_motion(
     n = len(prosody.speaking)
     speed = profile.head_speed
     sway = np.stack([smooth_noise(rng, n, fps, c * speed) for c in SWAY_CUTOFF_HZ], axis=1) * SWAY_STD_DEG
-    sway *= (LISTENING_SWAY + (1.0 - LISTENING_SWAY) * ease(prosody.gate, fps, 0.5))[:, None]
+    sway *= (LISTENING_SWAY + (1.0 - LISTENING_SWAY) * ease(prosody.gate, fps, LISTENING_EASE_S))[:, None]
 
     posture_target = np.zeros((n, 3))
     for start, _ in prosody.phrase_breaks:
@@ -64,19 +67,20 @@ def head_motion(
     rise = NOD_RISE_S / speed
     for frame, strength in zip(prosody.accents, prosody.accent_strength):
         onset = frame / fps - NOD_LEAD_S
-        dt = np.clip(t - onset, 0.0, None)
-        pulse = (dt / rise) * np.exp(1.0 - dt / rise)  # gamma-shaped: 0 -> 1 at `rise` -> 0
+        bump = pulse(t - onset, rise) * strength
         side = rng.standard_normal(2) * NOD_SIDE_STD_DEG
-        nods[:, 0] += pulse * strength * side[0]
-        nods[:, 1] += pulse * strength * NOD_PITCH_DEG
-        nods[:, 2] += pulse * strength * side[1]
+        nods[:, 0] += bump * side[0]
+        nods[:, 1] += bump * NOD_PITCH_DEG
+        nods[:, 2] += bump * side[1]
 
     follow = np.nan_to_num(prosody.semitones, nan=0.0) * F0_PITCH_DEG_PER_SEMITONE
-    follow = ease(np.clip(follow, -F0_PITCH_LIMIT_DEG, F0_PITCH_LIMIT_DEG) * prosody.gate, fps, 0.15 / speed)
+    follow = ease(np.clip(follow, -F0_PITCH_LIMIT_DEG, F0_PITCH_LIMIT_DEG) * prosody.gate, fps, F0_FOLLOW_S / speed)
 
+    # A band of the loudness envelope: syllable-rate changes, without the frame-to-frame steps a head's mass
+    # would not follow. Bobbing is fast motion: a slower emotion (sad) damps it along with the rest's tempo.
     envelope = prosody.envelope
-    # Bobbing is fast motion: a slower emotion (sad) damps it along with everything else's tempo.
-    bob = (envelope - gaussian_smooth(envelope, SYLLABLE_AVERAGE_S * fps / 2))[:, None] * SYLLABLE_BOB_DEG * speed
+    syllables = gaussian_smooth(envelope, BOB_SMOOTH_S * fps) - gaussian_smooth(envelope, SYLLABLE_AVERAGE_S * fps / 2)
+    bob = syllables[:, None] * SYLLABLE_BOB_DEG * speed
 
     rotation = sway + posture + nods + bob
     rotation[:, 1] += follow

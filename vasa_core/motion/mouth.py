@@ -24,6 +24,7 @@ ENVELOPE_GAMMA = 0.8  # > 1 would hide quiet syllables; < 1 keeps them visible
 PHONE_SHAPE_WEIGHT = 0.75  # share of the mouth shape taken from phones when there are phones
 ROUND_FUNNEL_SHARE = 0.6  # formant rounding shown as funnel (open round) vs pucker (closed round)
 SHAPE_SMOOTH_FRAMES = 0.5  # Gaussian sigma: lips do not jump between frames
+STRETCH_AT_FULL_SPREAD = 0.6  # an /i/ spreads the lips, it does not pull the corners as far as a grimace
 
 
 def speech_mouth(audio: AudioFeatures, prosody: Prosody, lip_scale: float) -> dict[str, np.ndarray]:
@@ -58,7 +59,7 @@ def speech_mouth(audio: AudioFeatures, prosody: Prosody, lip_scale: float) -> di
         "mouth_close": close,
         "funnel": art["funnel"] * lips,
         "pucker": art["pucker"] * lips,
-        "stretch": art["spread"] * lips * 0.6,
+        "stretch": art["spread"] * lips * STRETCH_AT_FULL_SPREAD,
         "lower_lip_tuck": art["tuck"] * lip_scale * gate,
         "upper_lip_up": art["lip_up"] * lips,
         "lower_lip_down": art["lip_down"] * lips * np.clip(envelope, 0.0, 1.0),

@@ -56,3 +56,10 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
     edges = np.flatnonzero(m[1:] != m[:-1])
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def pulse(dt: np.ndarray, rise_s: float) -> np.ndarray:
+    """A smooth bump of height 1 at ``dt`` = rise_s after its onset (a gamma curve of shape 3): it leaves 0 with zero
+    slope, so a nod or brow raise starts gently, and decays over ~3 rise times. 0 before the onset."""
+    x = np.clip(dt, 0.0, None) / rise_s
+    return x**2 * np.exp(2.0 * (1.0 - x))

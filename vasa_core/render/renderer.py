@@ -32,18 +32,20 @@ TURNED_YAW = 15.0
 HIDDEN_SIDE_MAX_DEG = 8.0
 MAX_TOTAL_YAW = 45.0
 # Torso vertices follow the head's scale (distance) but not its rotation; their weight fades to 0 over this
-# fraction of the longer side above the bottom border, where the body continues out of the frame.
-BODY_BORDER_FRAC = 0.12
+# fraction of the image height above the bottom border, where the body continues out of the frame (a long fade:
+# the mesh is sparse there, and a short one lets the torso's cut edge lift off the border).
+BODY_BORDER_FRAC = 0.35
 # The person layer is extended past the image border by this fraction of the longer side, its matte fading to
 # zero there: a head moved or shrunk away from the frame edge ends softly instead of smearing edge pixels.
 FG_PAD_FRAC = 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
 JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
-# A closing upper lid stretches the skin band above its margin down over the eye; that band is sampled from this
-# fraction of the way up to the lid fold, so the stretch shows lid skin instead of smearing lashes and sclera
-# (DESIGN.md: lid edge sampled ~35% toward the crease; the face mesh's fold ring is close to the margin).
-LID_SAMPLE_SHIFT = 0.6
+# A closing upper lid stretches the skin above its margin down over the eye. At full closure the margin samples
+# the portrait this fraction of the way up to the lid crease (DESIGN.md: ~35%), and the fold ring between them
+# moves its sample further up, so the stretch shows lid skin instead of smearing lashes and sclera.
+LID_MARGIN_SHIFT = 0.35
+LID_FOLD_SHIFT = 0.55
 # A portrait without visible teeth keeps its own mouth at rest: the synthesized interior fades in as the lips part
 # beyond their gap in the portrait, fully by this fraction of the face height.
 MOUTH_FADE_FH = 0.015
@@ -165,7 +167,9 @@ class Renderer:
         for eye, w in enumerate(blinks):
             margin = list(fg.EYE_UPPER[eye][1:-1])
             fold = list(fg.UPPER_LID_FOLD[eye])
-            src[margin] += (w * LID_SAMPLE_SHIFT) * (self._src[fold] - self._src[margin])
+            crease = self._src[list(fg.UPPER_LID_CREASE[eye])]
+            src[margin] += (w * LID_MARGIN_SHIFT) * (crease - self._src[margin])
+            src[fold] += (w * LID_FOLD_SHIFT) * (crease - self._src[fold])
         return src
 
     def _moving_region(self, dst: np.ndarray, src: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -262,7 +266,7 @@ def _only_jaw(weights: np.ndarray) -> np.ndarray:
 
 def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scale weight of the torso: 1, fading to 0 toward the bottom border where the body leaves the frame."""
-    t = np.clip((height - points[:, 1]) / (BODY_BORDER_FRAC * max(width, height)), 0.0, 1.0)
+    t = np.clip((height - points[:, 1]) / (BODY_BORDER_FRAC * height), 0.0, 1.0)
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
