@@ -12,14 +12,22 @@ import sys
 from demo.settings import parse_settings
 
 
+EXIT_BAD_SETTINGS = 2  # as argparse exits on a bad flag
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
+    try:
+        safety_config = settings.safety_config()
+    except ValueError as exc:  # e.g. a signing certificate without its key: say so before loading any model
+        print(f"python app.py: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from demo.ui import build_demo, launch
     from vasa_core import TalkingHeadPipeline
 
-    pipeline = TalkingHeadPipeline(safety_config=settings.safety_config())
+    pipeline = TalkingHeadPipeline(safety_config=safety_config)
     launch(build_demo(pipeline, settings), settings)
     return 0
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import memory, quality, speed
-from .report import (RESULTS_JSON, RESULTS_MD, ROOT, Row, failed_row, markdown_table, run_info, summary,
-                     update_readme, write_results)
+from .report import (RESULTS_JSON, RESULTS_MD, ROOT, Row, failed_row, load_results, markdown_table, run_info,
+                     summary, update_readme, write_results)
 
 ASSETS = ROOT / "assets" / "examples"
 PORTRAIT = ASSETS / "woman_stylegan2.jpeg"  # AI-generated, licence-clean (assets/examples/ATTRIBUTION.md)
@@ -52,12 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                         help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     parser.add_argument("--update-readme", action="store_true", help="also rewrite README.md's performance table")
+    parser.add_argument("--readme-from-results", action="store_true",
+                        help="run nothing: rewrite README.md's table from the last results.json")
     parser.add_argument("--media", type=Path, default=SHARED_MEDIA, help="the shared test media folder")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="where rendered clips are kept")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_MD.parent,
                         help="where results.md and results.json are written")
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
+    if args.readme_from_results:
+        update_readme(*load_results(args.results_dir / RESULTS_JSON.name))
+        return 0
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []

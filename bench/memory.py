@@ -38,7 +38,9 @@ def run(inputs: Inputs, quick: bool, out_dir: Path) -> tuple[list[Row], dict]:
             rows.append(failed_row("memory", label, exc))
             continue
         peaks[seconds] = result.peak_rss_bytes
-        rows.append(Row("memory", label, result.peak_rss_bytes / MIB, "MiB", note=f"{result.wall_s:.0f} s wall"))
+        rows.append(Row("memory", label, result.peak_rss_bytes / MIB, "MiB",
+                        note=f"with its worker processes {result.tree_peak_rss_bytes / MIB:.0f} MiB; "
+                             f"{result.wall_s:.0f} s wall"))
     short, long = peaks.get(SHORT_S), peaks.get(long_seconds(quick))
     label = f"peak RSS growth, {_duration(long_seconds(quick))} vs {_duration(SHORT_S)}"
     if short and long:

@@ -340,13 +340,17 @@ def measure_clip(
     from vasa_core.analysis.audio import frame_loudness
 
     info_fps = _video_fps(video)
+    first: list[np.ndarray] = []
     sampled: list[tuple[int, np.ndarray]] = []
     person: list[np.ndarray] = []
-    every = max(1, int(round(info_fps / SAMPLES_PER_SECOND)))
+    every = max(2, int(round(info_fps / SAMPLES_PER_SECOND)))
 
     def frames() -> Iterator[np.ndarray]:
         for i, frame in enumerate(media.read_video_frames(video, max_frames)):
-            if i % every == 0 and len(sampled) < MAX_SAMPLES:
+            if i == 0:
+                first.append(frame)
+            # Samples sit mid-interval, never on frame 0: that frame is the real videos' portrait.
+            if i % every == every // 2 and len(sampled) < MAX_SAMPLES:
                 sampled.append((i, frame))
             mask = tools.person_matte(frame)
             if person:
@@ -360,9 +364,9 @@ def measure_clip(
     if n < 2:
         raise ValueError(f"{video} has {n} decodable frames; at least 2 are needed")
     found = np.all(np.isfinite(landmarks.reshape(n, -1)), axis=1)
-    h, w = sampled[0][1].shape[:2]
+    h, w = first[0].shape[:2]
     if portrait is None:
-        portrait = sampled[0][1]
+        portrait = first[0]
     elif portrait.shape[:2] != (h, w):
         portrait = cv2.resize(portrait, (w, h), interpolation=cv2.INTER_AREA)
 
@@ -454,7 +458,7 @@ def plan(media_dir: Path, assets_dir: Path, quick: bool) -> QualityPlan:
     if quick:
         tts = [a for a in audios if a.suffix == ".wav" and a.with_suffix(".pho").is_file()]
         return QualityPlan(
-            references=tuple(videos[:2]),
+            references=tuple(videos[:3]),
             pairs=((portraits[0], (tts or audios)[0]),) if portraits and audios else (),
             from_first_frame=(),
             max_frames=100,

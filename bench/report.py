@@ -21,6 +21,7 @@ RESULTS_JSON = ROOT / "bench" / "results.json"
 README = ROOT / "README.md"
 README_START = "<!-- PERFORMANCE -->"
 README_END = "<!-- /PERFORMANCE -->"
+README_SECTIONS = ("speed", "memory")  # shown in README in full; other sections only with their goals
 SIGNIFICANT_DIGITS = 3
 
 
@@ -51,7 +52,7 @@ class Row:
 class RunInfo:
     """When, where and on what code the table was measured."""
 
-    date_utc: str  # ISO 8601
+    date_utc: str  # "YYYY-MM-DD HH:MM UTC"
     machine: str  # CPU model and cores, GPU if any
     commit: str  # git commit of the working tree (read from .git, no git command), "unknown" if absent
     mode: str  # "full" or "quick"
@@ -86,7 +87,7 @@ def failed_row(section: str, what: str, exc: BaseException) -> Row:
 
 def run_info(mode: str, sections: list[str]) -> RunInfo:
     return RunInfo(
-        date_utc=dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        date_utc=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         machine=machine_description(),
         commit=git_commit(ROOT),
         mode=mode,
@@ -191,6 +192,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def load_results(json_path: Path = RESULTS_JSON) -> tuple[list[Row], RunInfo]:
+    """The rows and run info of a results.json that write_results wrote."""
+    data = json.loads(json_path.read_text())
+    fields = {f for f in Row.__dataclass_fields__}
+    rows = [Row(**{k: v for k, v in r.items() if k in fields}) for r in data["rows"]]
+    return rows, RunInfo(**data["run"])
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -199,8 +208,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
 
 
+def readme_rows(rows: list[Row]) -> list[Row]:
+    """The README's shorter table: every row held to a goal, and the speed and memory figures."""
+    return [r for r in rows if r.goal or r.section in README_SECTIONS]
+
+
 def update_readme(rows: list[Row], info: RunInfo, readme: Path = README) -> None:
-    """Replace the block between README_START and README_END with the table (inserting END after START if absent)."""
+    """Replace the block between README_START and README_END with the README's table (END is added if absent)."""
     text = readme.read_text()
     if README_START not in text:
         raise ValueError(
@@ -209,5 +223,6 @@ def update_readme(rows: list[Row], info: RunInfo, readme: Path = README) -> None
         )
     before, after = text.split(README_START, 1)
     after = after.split(README_END, 1)[1] if README_END in after else after
-    block = f"{README_START}\n{header(info)}\n\n{markdown_table(rows)}\n\n{summary(rows)}\n{README_END}"
+    block = (f"{README_START}\n{header(info)}\n\n{markdown_table(readme_rows(rows))}\n\n{summary(rows)} "
+             f"Every row, and quality per clip: `bench/results.md`.\n{README_END}")
     readme.write_text(before + block + after)

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ GOAL_FIRST_FRAME_MS = 170.0  # VASA-1's streaming latency on an RTX 4090
 FPS = 25  # the pipeline's default output rate
 STAGE_FRAMES, QUICK_STAGE_FRAMES = 250, 50  # frames timed per stage (render, watermark, encode)
 WARMUP_AUDIO_S = 2.0  # a short generation that loads lazy parts before warm timings
-CLI_TIMEOUT_S = 3600.0
+RSS_POLL_S = 0.05  # s between samples of the CLI's process-tree memory
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class CliRun:
     """One cold run of ``python -m vasa_core generate`` in a fresh process."""
 
     wall_s: float  # including interpreter start and model loading
-    peak_rss_bytes: int  # the child's own peak resident set (wait4 rusage), not the benchmark's
+    peak_rss_bytes: int  # the CLI process's own peak resident set (wait4 rusage), not the benchmark's
+    tree_peak_rss_bytes: int  # peak of the summed RSS of the CLI and its worker processes, sampled every RSS_POLL_S
     report: dict  # its --report JSON (GenerationResult), {} when it failed
     returncode: int
     stderr_tail: str
@@ -67,20 +69,43 @@ def make_speech(source: Path, seconds: float, out: Path) -> Path:
 
 
 def run_cli(image: Path, audio: Path, out: Path, size: int) -> CliRun:
-    """Time the CLI as a user runs it; peak RSS of that child alone via os.wait4."""
+    """Time the CLI as a user runs it; its peak RSS via os.wait4, and its process tree's by sampling."""
     report = out.with_suffix(".json")
     cmd = [sys.executable, "-m", "vasa_core", "generate", "--image", str(image), "--audio", str(audio),
            "--out", str(out), "--size", str(size), "--policy", "open", "--quiet", "--report", str(report)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree_peak = [0]
+    sampler = threading.Thread(target=_sample_tree_rss, args=(proc.pid, tree_peak), daemon=True)
+    sampler.start()
     with proc.stderr:
         stderr = proc.stderr.read().decode(errors="replace")  # drained before waiting: a full pipe would block it
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     data = json.loads(report.read_text()) if proc.returncode == 0 and report.is_file() else {}
     tail = " ".join(line for line in stderr.strip().splitlines()[-3:] if line.strip())
-    return CliRun(wall, usage.ru_maxrss * 1024, data, proc.returncode, tail)
+    return CliRun(wall, usage.ru_maxrss * 1024, tree_peak[0], data, proc.returncode, tail)
+
+
+def _sample_tree_rss(pid: int, peak: list[int]) -> None:
+    """Keep peak[0] at the largest summed RSS of pid and its descendants seen, until pid exits."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        while root.status() != psutil.STATUS_ZOMBIE:
+            total = 0
+            for p in [root, *root.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:  # a worker that ended between listing and reading
+                    pass
+            peak[0] = max(peak[0], total)
+            time.sleep(RSS_POLL_S)
+    except psutil.Error:  # the CLI has exited
+        pass
 
 
 def cli_error(run: CliRun) -> RuntimeError:

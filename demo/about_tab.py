@@ -9,8 +9,9 @@ from .settings import DemoSettings
 # What each screening policy asks of a visitor (shown above the Generate button and in this tab).
 POLICY_NOTES = {
     "open": "Research mode: any portrait with one clear face, except the protected people the operator listed.",
-    "consent": "Use an AI-generated portrait (like the examples), or tick the consent box for a photo of a real "
-               "person who agreed. Protected people are always refused.",
+    "consent": "A portrait is animated only if it carries proof of being AI-generated (a C2PA manifest, a generator's "
+               "watermark or metadata) or if you tick the box below; the example portraits carry no such proof, so "
+               "tick it for them too. Protected people are always refused.",
     "synthetic-only": "Only portraits that carry evidence of being AI-generated are accepted (C2PA, generator "
                       "watermark or metadata). Photos of real people are refused.",
 }

@@ -187,3 +187,21 @@ def test_speech_spans_pad_and_merge():
     )
     assert spans[1] == (int((2.56 - 0.25) * 16000), int(min(3.2, 2.88 + 0.25) * 16000))
     assert speech_spans(np.zeros(10, np.float32), 5120) == []
+
+
+def test_very_short_audio(analyzer):
+    features = analyzer.analyze(AudioClip(synthetic_vowel(seconds=0.03), 16000), fps=25)
+    assert features.num_frames == 1 and features.f0.shape == (1,) and features.formants.shape == (1, 3)
+
+
+def test_word_timings_become_evenly_spread_dictionary_phones():
+    from vasa_core.analysis.phones_sphinx import _phones_from_words
+
+    class Dictionary:
+        def lookup_word(self, word):
+            return {"mom(2)": "M AA1 M", "hi": "HH AY1"}.get(word)
+
+    phones = _phones_from_words(Dictionary(), [("<sil>", 0, 9), ("mom(2)", 10, 39), ("hi", 40, 59)])
+    assert [p[0] for p in phones] == ["SIL", "M", "AA", "M", "HH", "AY"]
+    assert phones[1][1] == pytest.approx(0.10) and phones[1][2] == pytest.approx(0.20)
+    assert phones[3][2] == pytest.approx(0.40) and phones[5][2] == pytest.approx(0.60)

@@ -209,11 +209,14 @@ def test_format_and_table():
 
 
 def test_write_results_and_update_readme(tmp_path):
-    rows = [Row("memory", "peak", 300.0, "MiB"), Row("quality", "r", math.nan, "r")]
+    rows = [Row("memory", "peak", 300.0, "MiB"), Row("quality", "r", math.nan, "r"),
+            Row("motion", "informative only", 1.0)]
     info = report.run_info("quick", ["memory"])
     report.write_results(rows, info, {"x": [math.nan, 1.0]}, tmp_path / "r.md", tmp_path / "r.json")
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["rows"][0]["value"] == 300.0 and data["details"]["x"] == [None, 1.0]
+    loaded, loaded_info = report.load_results(tmp_path / "r.json")
+    assert loaded[0] == rows[0] and loaded[1].value is None and loaded_info == info
     assert "| memory | peak | 300 | MiB |" in (tmp_path / "r.md").read_text()
 
     readme = tmp_path / "README.md"
@@ -222,7 +225,7 @@ def test_write_results_and_update_readme(tmp_path):
     report.update_readme(rows, info, readme)  # idempotent: one block, not two
     text = readme.read_text()
     assert "old table" not in text and text.count(report.README_START) == 1 and text.endswith("## Limits\n")
-    assert "| memory | peak | 300 |" in text
+    assert "| memory | peak | 300 |" in text and "informative only" not in text
     readme.write_text(f"## Performance\n\n{report.README_START}\n\n## Limits\n")  # no end marker yet: one is added
     report.update_readme(rows, info, readme)
     text = readme.read_text()
@@ -248,12 +251,13 @@ def test_memory_rows_from_two_cli_runs(monkeypatch, tmp_path):
     peaks = {memory.SHORT_S: 400 * memory.MIB, memory.QUICK_LONG_S: 420 * memory.MIB}
 
     def fake_cli(image, audio, out, size):
-        return speed.CliRun(1.0, peaks[float(Path(audio).stem)], {}, 0, "")
+        return speed.CliRun(1.0, peaks[float(Path(audio).stem)], 2 * peaks[float(Path(audio).stem)], {}, 0, "")
 
     monkeypatch.setattr(memory, "run_cli", fake_cli)
     inputs = speed.Inputs(Path("p.png"), {s: Path(f"{s}.wav") for s in peaks})
     rows, details = memory.run(inputs, quick=True, out_dir=tmp_path)
     assert [r.value for r in rows[:2]] == [400.0, 420.0]
+    assert "with its worker processes 800 MiB" in rows[0].note
     assert rows[2].value == pytest.approx(5.0) and rows[2].passed is True
     assert details["size"] == memory.QUICK_SIZE
     assert memory.peak_growth(100, 125) == pytest.approx(0.25)

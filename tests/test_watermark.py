@@ -13,7 +13,7 @@ import pytest
 from safety import payload
 from safety.config import SafetyConfig
 from safety.media import decode_image, read_video_frames
-from safety.watermark import QIM_STEP, BLOCK, Watermarker
+from safety.watermark import BLOCK, QIM_STEP, Z_MIN, Watermarker
 
 EXCERPT = 12  # frames per robustness clip here; bench/watermark_robustness.py uses the 2 s (50 frames)
 FPS = 25
@@ -164,7 +164,7 @@ def test_unmarked_content_never_validates(wm, shared_media):
     for i, clip in enumerate(clips):
         det = wm.detect(clip, search=i >= len(clips) - 3)
         assert not det.found and det.watermark_id is None
-        assert det.z_score < 6.0
+        assert det.z_score < Z_MIN
 
 
 def test_rejects_bad_frames(wm):

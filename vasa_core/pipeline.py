@@ -45,8 +45,8 @@ _PROGRESS = {
 class TalkingHeadPipeline:
     """Loads every model once; ``generate`` turns a portrait and a voice into a signed MP4.
 
-    Thread-safe: calls may come from several threads (the demo's workers). The face and audio models are
-    shared behind a lock; rendering, watermarking and encoding run concurrently.
+    Thread-safe: calls may come from several threads (the demo's workers). The screening, face and audio models
+    are shared behind one lock; rendering, watermarking and encoding run concurrently.
     """
 
     def __init__(
@@ -87,7 +87,7 @@ class TalkingHeadPipeline:
             clip = media.read_audio(audio_bytes, max_s=options.max_audio_s, name=audio_name)
 
         # 2. Screen the portrait under the policy: nothing is generated from a refused upload.
-        with clock("screening"):
+        with clock("screening"), self._models_lock:
             screening = self.screener.screen(image_bytes, options.policy, options.consent)
         _raise_if_refused(screening)
 

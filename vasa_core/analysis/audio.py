@@ -45,6 +45,7 @@ FORMANT_RATE = 11_000
 # Analysis step: 20 ms (two values per 25-fps frame; 10 ms doubled the Praat time for nothing), finer for
 # higher frame rates so that every frame gets at least two values.
 MAX_ANALYSIS_STEP_S = 0.02
+MIN_PRAAT_S = 0.2
 # Phone decoding runs where silero-vad gives at least 0.2 (lenient: a missed syllable costs more than a decoded
 # pause), padded by 0.25 s so that onsets and offsets keep their context; pauses under 0.6 s are decoded through.
 PHONE_VAD_THRESHOLD = 0.2
@@ -228,6 +229,9 @@ def pitch_and_formants(audio: np.ndarray, rate: int, fps: float, num_frames: int
     from parselmouth.praat import call
 
     step = min(MAX_ANALYSIS_STEP_S, 0.5 / fps)
+    # Praat refuses sounds shorter than its analysis window (3 periods of the pitch floor); silence after the end
+    # changes nothing inside it, and values past the last frame are dropped.
+    audio = np.pad(audio, (0, max(0, int(MIN_PRAAT_S * rate) - len(audio))))
     sound = parselmouth.Sound(audio.astype(np.float64), float(rate))
     pitch = sound.to_pitch_ac(time_step=step, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     f0 = _per_frame(np.asarray(pitch.xs()), pitch.selected_array["frequency"], fps, num_frames)

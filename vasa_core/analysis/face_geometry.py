@@ -53,7 +53,6 @@ UPPER_LIP_CENTER, LOWER_LIP_CENTER = 13, 14  # inner-lip midpoints
 # 20 cm deep has its centre near z=-2.5 and the top of the neck (atlas) below and behind it.
 HEAD_CENTER_CM = np.array([0.0, 1.0, -2.5], np.float32)
 HEAD_PIVOT_CM = np.array([0.0, -5.0, -4.5], np.float32)
-HEAD_RADIUS_CM = np.array([7.8, 10.5, 10.0], np.float32)  # half-width, half-height, half-depth of the head
 EYEBALL_RADIUS_CM = 1.2  # adult eyeball ~24 mm across
 
 

@@ -2,8 +2,8 @@
 
 pocketsphinx holds the GIL while it decodes (measured: a spinning thread got ~5 ms of a 4 s decode), and
 phone-loop decoding is the slowest step of audio analysis (~3 s for 60 s of speech on one idle core here).
-So it runs in worker processes, started once, in parallel with the rest of the analysis; long audio is cut
-at its quietest points into one piece per worker.
+So it runs in worker processes, started once, in parallel with the rest of the analysis, only where
+silero-vad hears a voice; long audio is cut at its quietest points into one piece per worker.
 
 Everything here takes and returns plain Python values, so that it pickles across the process boundary.
 Times are seconds; phones are ARPAbet without stress digits, "SIL" for silence and noise.
@@ -28,8 +28,9 @@ SPHINX_RATE = 16_000  # Hz: the en-us acoustic model's rate; it wants mono int16
 SPHINX_FRAME_S = 0.01  # pocketsphinx's default frame rate is 100 frames/s
 # Phone-loop settings: the language weight and phone insertion penalty recommended for allphone decoding in
 # the CMUSphinx phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10 and 2 Gaussians per
-# frame (topn, default 4): on tts/ + aligned/ that measured 2.9 CPU-s per 60 s of speech instead of 4.0, finding
-# 40 of the 78 /p b m/ instead of 34 (1e-8 beams: 1.5 s but 28; frame skipping ds=2: 1.9 s but 26).
+# frame (topn, default 4): on tts/ + aligned/ that measured 2.9 CPU-s per 60 s of speech instead of 3.5 with 4
+# (the default beams cost ~25% more again), finding 40 of the 78 /p b m/ instead of 34 (1e-8 beams: 1.5 s but
+# 28; frame skipping ds=2: 1.9 s but 26).
 PHONE_LOOP_SETTINGS = {"lw": 2.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10, "topn": 2}
 QUIET_WINDOW_S = 0.1  # a cut between pieces goes in the quietest 100 ms near the even split point
 CUT_SEARCH_S = 3.0  # ... searched within +-3 s of it

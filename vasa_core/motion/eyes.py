@@ -43,12 +43,14 @@ def blinks(
         if draws[i] < hazard[i] and (not onsets or (i - onsets[-1]) / fps >= BLINK_REFRACTORY_S):
             onsets.append(i)
     lids = np.zeros((n, 2))
-    t = np.arange(n) / fps
+    length = int(np.ceil((BLINK_CLOSE_S + BLINK_HOLD_S + BLINK_OPEN_S) * fps)) + 2
     for onset in onsets:
         # The frame shows the lid at its centre time; start the blink at a random phase within the onset frame.
         t0 = (onset + rng.random()) / fps
         depth = 1.0 - rng.random(2) * BLINK_ASYMMETRY
-        lids = np.maximum(lids, _blink_shape(t - t0)[:, None] * depth)
+        frames = slice(onset, min(n, onset + length))
+        shape = _blink_shape((np.arange(frames.start, frames.stop) + 0.5) / fps - t0)
+        lids[frames] = np.maximum(lids[frames], shape[:, None] * depth)
     droop = np.clip(-gaze_pitch, 0.0, None) * LID_PER_DOWN_DEG
     return np.clip(lids + droop[:, None], 0.0, 1.0)
 

@@ -1,7 +1,8 @@
 """Head motion from prosody plus seeded low-frequency sway.
 
 Five layers, summed, then scaled by Controls.head_motion and the emotion's amplitude:
-- sway: smooth seeded noise, larger while speaking (people hold still while listening);
+- sway: smooth seeded noise (slow, plus a small quicker band), larger while speaking (people hold still while
+  listening);
 - posture: a new small resting pose per phrase, eased in during the phrase break before it (the "reset");
 - nods: a down-and-back pitch pulse on each pitch accent / emphatic syllable, with a little yaw and roll;
 - pitch follows the voice's F0 a little (the head rises with the voice, Yehia et al. 2002);
@@ -18,10 +19,12 @@ import numpy as np
 from ..types import PortraitAnalysis
 from .emotion import EmotionProfile
 from .prosody import Prosody
-from .signals import ease, gaussian_smooth, pulse, smooth_noise
+from .signals import ease, gaussian_smooth, pulse_window, smooth_noise
 
 SWAY_STD_DEG = np.array([3.0, 2.0, 1.4])  # yaw, pitch, roll while speaking
 SWAY_CUTOFF_HZ = np.array([0.7, 0.8, 0.6])  # slow: most head-motion energy is below 1 Hz
+MICRO_STD_DEG = np.array([0.5, 0.5, 0.3])  # small quick motion on top (tracked real heads: 0.7-1.6 deg/frame)
+MICRO_CUTOFF_HZ = 1.5
 LISTENING_SWAY = 0.5  # share of the sway left in pauses
 LISTENING_EASE_S = 0.5  # the sway calms and livens over half a second
 POSTURE_STD_DEG = np.array([2.0, 1.2, 1.2])  # per-phrase resting pose spread
@@ -33,7 +36,7 @@ NOD_LEAD_S = 0.08  # the nod starts slightly before the stressed vowel's loudnes
 F0_PITCH_DEG_PER_SEMITONE = 0.25
 F0_PITCH_LIMIT_DEG = 2.5
 F0_FOLLOW_S = 0.15  # the head lags the pitch contour a little
-SYLLABLE_BOB_DEG = np.array([1.0, -3.0, 0.6])  # yaw, pitch per unit of envelope above its 0.5 s average
+SYLLABLE_BOB_DEG = np.array([1.2, -3.5, 0.8])  # yaw, pitch per unit of envelope above its 0.5 s average
 SYLLABLE_AVERAGE_S = 0.5
 BOB_SMOOTH_S = 0.04
 TRANSLATION_PER_DEG = 0.004  # face widths of shift that go with each degree of yaw / pitch (neck sway)
@@ -55,6 +58,7 @@ def head_motion(
     n = len(prosody.speaking)
     speed = profile.head_speed
     sway = np.stack([smooth_noise(rng, n, fps, c * speed) for c in SWAY_CUTOFF_HZ], axis=1) * SWAY_STD_DEG
+    sway += np.stack([smooth_noise(rng, n, fps, MICRO_CUTOFF_HZ * speed) for _ in range(3)], axis=1) * MICRO_STD_DEG
     sway *= (LISTENING_SWAY + (1.0 - LISTENING_SWAY) * ease(prosody.gate, fps, LISTENING_EASE_S))[:, None]
 
     posture_target = np.zeros((n, 3))
@@ -63,24 +67,20 @@ def head_motion(
     posture = ease(posture_target, fps, POSTURE_EASE_S / speed)
 
     nods = np.zeros((n, 3))
-    t = np.arange(n) / fps
-    rise = NOD_RISE_S / speed
     for frame, strength in zip(prosody.accents, prosody.accent_strength):
-        onset = frame / fps - NOD_LEAD_S
-        bump = pulse(t - onset, rise) * strength
+        frames, bump = pulse_window(n, fps, frame / fps - NOD_LEAD_S, NOD_RISE_S / speed)
         side = rng.standard_normal(2) * NOD_SIDE_STD_DEG
-        nods[:, 0] += bump * side[0]
-        nods[:, 1] += bump * NOD_PITCH_DEG
-        nods[:, 2] += bump * side[1]
+        nods[frames] += (bump * strength)[:, None] * np.array([side[0], NOD_PITCH_DEG, side[1]])
 
     follow = np.nan_to_num(prosody.semitones, nan=0.0) * F0_PITCH_DEG_PER_SEMITONE
     follow = ease(np.clip(follow, -F0_PITCH_LIMIT_DEG, F0_PITCH_LIMIT_DEG) * prosody.gate, fps, F0_FOLLOW_S / speed)
 
     # A band of the loudness envelope: syllable-rate changes, without the frame-to-frame steps a head's mass
-    # would not follow. Bobbing is fast motion: a slower emotion (sad) damps it along with the rest's tempo.
+    # would not follow. Bobbing is fast motion: a slower emotion (sad) damps it along with the rest's tempo (a
+    # faster one does not add to it: its amplitude factor already does).
     envelope = prosody.envelope
     syllables = gaussian_smooth(envelope, BOB_SMOOTH_S * fps) - gaussian_smooth(envelope, SYLLABLE_AVERAGE_S * fps / 2)
-    bob = syllables[:, None] * SYLLABLE_BOB_DEG * speed
+    bob = syllables[:, None] * SYLLABLE_BOB_DEG * min(speed, 1.0)
 
     rotation = sway + posture + nods + bob
     rotation[:, 1] += follow

@@ -18,7 +18,7 @@ from .visemes import ARTICULATORS, acoustic_shape, articulator_tracks, tracks_pe
 
 # jaw_open at the clip's speech level: the renderer's weight 1 is a shout (~14 degrees of jaw drop, DESIGN.md),
 # ordinary speech is 6-10 degrees, i.e. ~0.2-0.5 from close to open vowels.
-JAW_AT_SPEECH_LEVEL = 0.42
+JAW_AT_SPEECH_LEVEL = 0.55
 JAW_SHAPE_FLOOR = 0.35  # even the closest vowel (/i/, /u/) opens the jaw this share of an /a/
 ENVELOPE_GAMMA = 0.8  # > 1 would hide quiet syllables; < 1 keeps them visible
 PHONE_SHAPE_WEIGHT = 0.75  # share of the mouth shape taken from phones when there are phones

@@ -87,10 +87,12 @@ def _accents(
             score = 0.5 * np.clip(rise / 4.0, 0.0, 1.0) + 0.5 * np.clip((smooth[i] - 0.6) / 0.35, 0.0, 1.0)
             if score >= ACCENT_THRESHOLD:
                 candidates.append((score, i))
-    gap = ACCENT_MIN_GAP_S * fps
+    gap = int(np.ceil(ACCENT_MIN_GAP_S * fps))
+    blocked = np.zeros(len(envelope), bool)
     chosen: list[tuple[float, int]] = []
-    for score, i in sorted(candidates, reverse=True):
-        if all(abs(i - j) >= gap for _, j in chosen):
+    for score, i in sorted(candidates, reverse=True):  # strongest first; weaker ones too close are dropped
+        if not blocked[i]:
             chosen.append((score, i))
+            blocked[max(0, i - gap + 1) : i + gap] = True
     chosen.sort(key=lambda c: c[1])
     return np.array([i for _, i in chosen], np.int64), np.array([s for s, _ in chosen], np.float64)

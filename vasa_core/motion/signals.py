@@ -58,8 +58,18 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
+PULSE_REACH = 8.0  # rise times after the onset at which a pulse has fallen below 1e-4
+
+
 def pulse(dt: np.ndarray, rise_s: float) -> np.ndarray:
     """A smooth bump of height 1 at ``dt`` = rise_s after its onset (a gamma curve of shape 3): it leaves 0 with zero
     slope, so a nod or brow raise starts gently, and decays over ~3 rise times. 0 before the onset."""
     x = np.clip(dt, 0.0, None) / rise_s
     return x**2 * np.exp(2.0 * (1.0 - x))
+
+
+def pulse_window(n: int, fps: float, onset_s: float, rise_s: float) -> tuple[slice, np.ndarray]:
+    """The frames of a length-n track that a pulse starting at ``onset_s`` reaches, and its values there."""
+    lo = max(0, int(np.floor(onset_s * fps)))
+    hi = min(n, int(np.ceil((onset_s + PULSE_REACH * rise_s) * fps)) + 1)
+    return slice(lo, hi), pulse(np.arange(lo, hi) / fps - onset_s, rise_s)

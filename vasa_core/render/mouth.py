@@ -131,7 +131,6 @@ class MouthTextures:
     cavity_rgb: np.ndarray  # (3,) float32
     tongue_rgb: np.ndarray  # (3,) float32
     frame: MouthFrame
-    own_teeth: bool
 
 
 def build_mouth_textures(image: np.ndarray, landmarks: np.ndarray, teeth_visible: bool) -> MouthTextures:
@@ -154,7 +153,7 @@ def build_mouth_textures(image: np.ndarray, landmarks: np.ndarray, teeth_visible
 
     cavity = lab_to_rgb(np.array([lip[0] * CAVITY_L, 128 + (lip[1] - 128) * 0.9, 128 + (lip[2] - 128) * 0.7]))
     tongue = lab_to_rgb(np.array([lip[0] * TONGUE_L, lip[1], 128 + (lip[2] - 128) * 0.8]))
-    return MouthTextures(upper, lower, cavity, tongue, frame, teeth_visible)
+    return MouthTextures(upper, lower, cavity, tongue, frame)
 
 
 def _prefilter(tex: np.ndarray, frame: MouthFrame) -> np.ndarray:

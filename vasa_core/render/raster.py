@@ -73,7 +73,7 @@ def _put(m1, m2, identity, y, x, sx, sy, pad, oy, ox):
     m2[y, x] = np.uint16((iy & 31) * 32 + (ix & 31))
 
 
-@nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)
+@nb.njit(cache=True, fastmath=True, nogil=True)
 def fixed_point_map(map_x, map_y, m1, m2, identity, pad, gy0, gy1, gx0, gx1):
     """Upsample the step-2 grid map to every pixel as OpenCV fixed-point remap maps, flagging identity pixels.
 
@@ -86,7 +86,7 @@ def fixed_point_map(map_x, map_y, m1, m2, identity, pad, gy0, gy1, gx0, gx1):
     """
     half, quarter = np.float32(0.5), np.float32(0.25)
     oy, ox = 2 * gy0, 2 * gx0
-    for i in nb.prange(gy0, gy1):
+    for i in range(gy0, gy1):
         for j in range(gx0, gx1):
             ax, ay = map_x[i, j], map_y[i, j]
             bx, by = map_x[i, j + 1], map_y[i, j + 1]
@@ -138,14 +138,14 @@ def rasterize_fixed(dst, depth, src, triangles, m1, m2, identity, pad, oy, ox, y
                     _put(m1, m2, identity, y - oy, x - ox, sx, sy, pad, oy, ox)
 
 
-@nb.njit(cache=True, fastmath=True, nogil=True, parallel=True)
+@nb.njit(cache=True, fastmath=True, nogil=True)
 def composite(warped, plate, image, identity, out, oy, ox):
     """out = warped premultiplied RGBA (uint8) over plate; identity pixels copy ``image`` exactly.
 
     warped and identity cover the region whose top-left pixel is (oy, ox) in plate, image and out.
     """
     h, w = identity.shape
-    for y in nb.prange(h):
+    for y in range(h):
         for x in range(w):
             py, px = y + oy, x + ox
             if identity[y, x]:
