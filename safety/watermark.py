@@ -35,9 +35,10 @@ from safety.config import SafetyConfig
 # Block side 8 in the LL band (16x16 pixels), not invisible-watermark's default 4: H.264 and JPEG keep chroma at
 # that scale far better. Measured on v06 frames (bench): block 4 with step 36 (PSNR 42.9 dB) failed CRF 28, 360p
 # and JPEG q50; block 8 with step 72 passed CRF 32. With the sine window (soft blobs instead of tiles, ~1.8 dB
-# dearer) step 64 failed CRF 32, 72 passed it narrowly, 80 keeps a margin at ~40 dB.
+# dearer) step 64 failed CRF 32 on v06, 72 passed it narrowly; on v07 (flatter chroma) step 80 (PSNR 40.2 dB)
+# failed CRF 32, 88 (39.4 dB) passed it with z 10.6, 96 (38.8 dB) with z 14.3.
 BLOCK = 8
-QIM_STEP = 80.0  # quantisation step of s0; invisible-watermark's decoder reads it with scales=[0, 80, 0]
+QIM_STEP = 88.0  # quantisation step of s0; invisible-watermark's decoder reads it with scales=[0, 88, 0]
 # Taper of each block's change, outer(_SINE, _SINE): ~1 in the middle, 0.04 at the corners.
 _SINE = np.sin(np.pi * (np.arange(BLOCK) + 0.5) / BLOCK).astype(np.float32)
 GRID_PX = 2 * BLOCK  # pixel period of the block grid

@@ -297,3 +297,17 @@ def test_to_rows_accepts_the_shapes_other_sections_return():
     assert rows[0] == Row("gallery", "identity", 0.4, passed=True)
     assert rows[1].text == "n/a" and rows[1].value is None
     assert bench_main.to_rows("motion", {"r": 0.5})[0].value == 0.5
+
+
+def test_gallery_report_becomes_rows_held_to_its_goals():
+    entry = {"identity_max": 0.25, "still_mean_abs_level": 0.2,
+             "background_turn_left_15": {"flow_p95_px": 0.1}, "background_turn_right_15": {"pixels": 3}}
+    data = {"size": 512, "portraits": {"p01": entry, "p02": {**entry, "identity_max": 0.35}},
+            "speed": {"portrait": "p01", "size": 512, "fps": 120.0}, "cannot_handle": {"p20": "no face"}}
+    rows = {r.metric: r for r in bench_main.gallery_rows(data)}
+    assert rows["identity distance, key frames vs portrait"].value == 0.35
+    assert rows["identity distance, key frames vs portrait"].passed is False
+    assert rows["background flow at 15 deg head turn (p95)"].passed is True
+    assert rows["renderer fps (512 px)"].passed is True
+    assert rows["portraits it cannot handle"].note == "p20"
+    assert bench_main.gallery_rows({"portraits": {}}) == []

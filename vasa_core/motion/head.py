@@ -23,8 +23,8 @@ from .signals import ease, gaussian_smooth, pulse_window, smooth_noise
 
 SWAY_STD_DEG = np.array([3.0, 2.0, 1.4])  # yaw, pitch, roll while speaking
 SWAY_CUTOFF_HZ = np.array([0.7, 0.8, 0.6])  # slow: most head-motion energy is below 1 Hz
-MICRO_STD_DEG = np.array([0.5, 0.5, 0.3])  # small quick motion on top (tracked real heads: 0.7-1.6 deg/frame)
-MICRO_CUTOFF_HZ = 1.5
+MICRO_STD_DEG = np.array([1.0, 1.0, 0.6])  # small quick motion on top (tracked real heads: 0.7-1.6 deg/frame)
+MICRO_CUTOFF_HZ = 1.8
 LISTENING_SWAY = 0.5  # share of the sway left in pauses
 LISTENING_EASE_S = 0.5  # the sway calms and livens over half a second
 POSTURE_STD_DEG = np.array([2.0, 1.2, 1.2])  # per-phrase resting pose spread
@@ -36,7 +36,7 @@ NOD_LEAD_S = 0.08  # the nod starts slightly before the stressed vowel's loudnes
 F0_PITCH_DEG_PER_SEMITONE = 0.25
 F0_PITCH_LIMIT_DEG = 2.5
 F0_FOLLOW_S = 0.15  # the head lags the pitch contour a little
-SYLLABLE_BOB_DEG = np.array([1.2, -3.5, 0.8])  # yaw, pitch per unit of envelope above its 0.5 s average
+SYLLABLE_BOB_DEG = np.array([1.4, -4.0, 1.0])  # yaw, pitch per unit of envelope above its 0.5 s average
 SYLLABLE_AVERAGE_S = 0.5
 BOB_SMOOTH_S = 0.04
 TRANSLATION_PER_DEG = 0.004  # face widths of shift that go with each degree of yaw / pitch (neck sway)

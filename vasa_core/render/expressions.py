@@ -17,13 +17,19 @@ import numpy as np
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.types import EXPRESSION_NAMES, PortraitAnalysis
 
-# Jaw hinge (temporomandibular joint) in canonical cm: in front of the ear, level with the nose's base, and the
-# angle reached at jaw_open = 1. Calibrated on real talking videos (python -m bench.calibrate_face: the four clips
-# in shared/media/videos and two MEAD clips): the inner-lip gap is 0.10-0.13 face heights at the 95th percentile
-# and 0.149 at most; 15 degrees about this hinge opens the canonical face by 0.137 (DESIGN.md: 14 reads as
-# shouting), so jaw_open = 1 is a wide-open speech vowel, not a yawn.
+# jaw_open, calibrated on real talking videos (python -m bench.calibrate_face: the four clips in
+# shared/media/videos and two MEAD clips, tracked with our face analysis). The inner-lip gap reaches 0.10-0.13 face
+# heights at the 95th percentile and 0.149 at most; jaw_open = 1 opens JAW_GAP_FH (a wide speech vowel). The clips,
+# aligned on the upper face and regressed on the gap, share each unit of opening out as: lower lip down 0.69 and
+# back 0.27, chin down 0.33 and back 0.25, upper lip up 0.29, mouth corners inward ~0.24 and back ~0.2. So the
+# jaw bone turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in
+# front of the ear), and the lips do the rest as a smooth field.
+JAW_GAP_FH = 0.137
 JAW_HINGE_CM = np.array([0.0, -0.5, -4.5], np.float32)
-JAW_MAX_DEG = 15.0
+JAW_MAX_DEG = 6.1  # drops the canonical chin by 0.33 of the 2.42 cm gap (0.137 x 17.66 cm face height)
+JAW_LIP_DROP_CM = 0.69  # lower lip beyond the bone's 0.98 cm, to its 0.69 share of the gap
+JAW_UPPER_LIFT_CM = 0.70  # 0.29 of the gap
+JAW_CORNER_IN_CM, JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.58, 0.48, 1.2
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
 JAW_RING_FALLOFF = 0.12  # face heights: how far below the chin the jaw's pull fades (1/e)
@@ -112,6 +118,11 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     fields["lower_lip_down"] = gl * np.array([0.0, -LOWER_LIP_DOWN, 0.0], np.float32)
     gt = (_gauss(xy, lower_c, LIP_RADIUS * 0.6) * _smoothstep(jw * 2 - 0.5))[:, None]
     fields["lower_lip_tuck"] = gt * np.array([0.0, LIP_TUCK_UP, -LIP_TUCK_BACK], np.float32)
+    jaw_lips = gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0])
+    for corner, side in ((61, -1.0), (291, 1.0)):
+        gc = _gauss(xy, canon[corner, :2], JAW_CORNER_RADIUS)[:, None]
+        jaw_lips = jaw_lips + gc * np.array([-side * JAW_CORNER_IN_CM, 0.0, -JAW_CORNER_BACK_CM])
+    fields["jaw_open"] = jaw_lips
 
     inner_up = np.zeros_like(canon)
     outer_up = np.zeros_like(canon)
@@ -214,18 +225,32 @@ class ExpressionRig:
 
     def deform(self, points_cam: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Camera-frame mesh vertices (the first V >= 478 rows) with the expression ``weights`` (K,) applied."""
+        weights = self._effective(weights)
         out = points_cam.copy()
         for k in np.nonzero(weights)[0]:
             out[: fg.NUM_LANDMARKS] += weights[k] * self.basis[k]
-        jaw = weights[EXPRESSION_NAMES.index("jaw_open")]
-        close = weights[EXPRESSION_NAMES.index("mouth_close")]
-        angle = np.radians(JAW_MAX_DEG) * max(0.0, jaw * (1.0 - MOUTH_CLOSE_JAW_CANCEL * close))
-        if angle > 0:
-            rot = _axis_rotation(self.jaw_axis, angle)
-            rel = out - self.jaw_hinge
-            rotated = rel @ rot.T + self.jaw_hinge
-            out = out + self.jaw_weight[: len(out), None] * (rotated - out)
+        return self._turn_jaw(out, weights[EXPRESSION_NAMES.index("jaw_open")])
+
+    def jaw_bone(self, points_cam: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Only the jaw bone's rotation (what the lower teeth follow), no soft-tissue fields."""
+        return self._turn_jaw(points_cam, self._effective(weights)[EXPRESSION_NAMES.index("jaw_open")])
+
+    @staticmethod
+    def _effective(weights: np.ndarray) -> np.ndarray:
+        """mouth_close presses the lips together against jaw_open (bilabials must really close)."""
+        jaw, close = EXPRESSION_NAMES.index("jaw_open"), EXPRESSION_NAMES.index("mouth_close")
+        if weights[jaw] <= 0 or weights[close] <= 0:
+            return weights
+        out = weights.copy()
+        out[jaw] = weights[jaw] * max(0.0, 1.0 - MOUTH_CLOSE_JAW_CANCEL * weights[close])
         return out
+
+    def _turn_jaw(self, points_cam: np.ndarray, jaw: float) -> np.ndarray:
+        if jaw <= 0:
+            return points_cam
+        rot = _axis_rotation(self.jaw_axis, np.radians(JAW_MAX_DEG) * float(jaw))
+        rotated = (points_cam - self.jaw_hinge) @ rot.T + self.jaw_hinge
+        return points_cam + self.jaw_weight[: len(points_cam), None] * (rotated - points_cam)
 
 
 def _mesh_jaw_weights(analysis: PortraitAnalysis, jw: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ TEETH_ASSET = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "teeth_
 TEX_W, TEX_H = 256, 128
 U_RANGE = (-1.05, 1.05)
 V_RANGE = (-0.3, 0.75)  # above 0 is hidden under the upper lip at rest
+# Under the upper lip the teeth go on for this much (v units, ~2 mm), then the gum: the lip's colour, darker.
+HIDDEN_TEETH_V, GUM_SHADE = 0.08, 0.8
 # Lower teeth: the upper row flipped, narrower and shorter (lower incisors are smaller), with their edge this far
 # above the lower lip's inner line (v units), darker because the upper lip and teeth shade them.
 LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.15, 0.8
@@ -76,13 +78,21 @@ def cut_teeth_texture(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     inside = polygon_mask(poly, (0, 0, TEX_W, TEX_H))
     # keep lip pixels on the polygon's rim out of the teeth: shrink it by ~3 texture pixels
     alpha = np.clip((cv2.GaussianBlur(inside, (0, 0), 2.5) - 0.8) * 5.0, 0.0, 1.0)
-    # above the opening (under the upper lip) continue the teeth upward, so a raised lip still shows teeth
+    # above the opening (under the upper lip): the teeth continue a little, then the gum, so a lip lifted by
+    # speech (jaw_open) or upper_lip_up shows what a real one does
     upper_edge = poly[: len(fg.INNER_UPPER_LIP)]
     top = np.interp(np.arange(TEX_W), upper_edge[:, 0], upper_edge[:, 1], left=-1.0, right=-1.0)
-    above = (np.arange(TEX_H)[:, None] < top[None, :] + 4).astype(np.float32)
-    filled = push_pull_fill(rgb, (alpha > 0.99).astype(np.float32))
+    rows = np.arange(TEX_H, dtype=np.float32)[:, None]
+    above = np.clip(top[None, :] + 4 - rows, 0.0, 1.0)  # soft: a row threshold would stair-step when magnified
+    filled = push_pull_fill(rgb, (alpha > 0.99).astype(np.float32)).astype(np.float32)
+    hidden_rows = HIDDEN_TEETH_V * TEX_H / (V_RANGE[1] - V_RANGE[0])
+    gum_a = np.clip((top[None, :] - hidden_rows - rows) / 3.0, 0.0, 1.0)[..., None] * above[..., None]
+    lips = landmarks[list(LIP_SAMPLE_POINTS), :2]
+    lip_rgb = np.median(image[np.clip(lips[:, 1].astype(int), 0, image.shape[0] - 1),
+                              np.clip(lips[:, 0].astype(int), 0, image.shape[1] - 1)].astype(np.float32), axis=0)
+    filled = filled * (1 - gum_a) + lip_rgb * GUM_SHADE * gum_a
     full_alpha = np.clip(alpha + above, 0, 1)
-    return np.dstack([filled, np.round(full_alpha * 255).astype(np.uint8)])
+    return np.dstack([np.clip(filled + 0.5, 0, 255).astype(np.uint8), np.round(full_alpha * 255).astype(np.uint8)])
 
 
 def _lower_from_upper(upper: np.ndarray) -> np.ndarray:

@@ -36,7 +36,8 @@ MAX_TOTAL_YAW = 45.0
 # the mesh is sparse there, and a short one lets the torso's cut edge lift off the border).
 BODY_BORDER_FRAC = 0.35
 # The person layer is extended past the image border by this fraction of the longer side, its matte fading to
-# zero there: a head moved or shrunk away from the frame edge ends softly instead of smearing edge pixels.
+# zero there (except at the bottom): a head moved or shrunk away from the frame edge ends softly instead of
+# smearing edge pixels.
 FG_PAD_FRAC = 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
@@ -93,8 +94,8 @@ class Renderer:
         lm = a.landmarks
         self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
         self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
-        self._lid_gaps = [float(np.linalg.norm(lm[list(fg.EYE_UPPER[e][1:-1]), :2] - lm[list(fg.EYE_LOWER[e][1:-1]), :2],
-                                               axis=1).mean()) for e in (0, 1)]
+        lids = [(list(fg.EYE_UPPER[e][1:-1]), list(fg.EYE_LOWER[e][1:-1])) for e in (0, 1)]
+        self._lid_gaps = [float(np.linalg.norm(lm[up, :2] - lm[lo, :2], axis=1).mean()) for up, lo in lids]
         self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
 
     @property
@@ -122,7 +123,7 @@ class Renderer:
         n_face = fg.NUM_LANDMARKS
         rest = self._rest_cam
         verts = self._rig.deform(rest, weights)
-        jaw_face = self._rig.deform(rest[:n_face], _only_jaw(weights))
+        jaw_face = self._rig.jaw_bone(rest[:n_face], weights)
 
         yaw = self._limit_yaw(float(rotation[0]))
         rot = fg.rotation_from_euler(yaw, float(rotation[1]), float(rotation[2]))
@@ -257,13 +258,6 @@ class Renderer:
         return float(np.clip(yaw0 + delta, -limit, limit)) - yaw0
 
 
-def _only_jaw(weights: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(weights)
-    for name in ("jaw_open", "mouth_close"):
-        out[EXPRESSION_NAMES.index(name)] = weights[EXPRESSION_NAMES.index(name)]
-    return out
-
-
 def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
     """Scale weight of the torso: 1, fading to 0 toward the bottom border where the body leaves the frame."""
     t = np.clip((height - points[:, 1]) / (BODY_BORDER_FRAC * height), 0.0, 1.0)
@@ -271,11 +265,14 @@ def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _fade_pad(layer: np.ndarray, pad: int) -> np.ndarray:
-    """Pad an RGBA premultiplied layer by replicating its border, with alpha and colour fading linearly to 0."""
+    """Pad an RGBA premultiplied layer by replicating its border; alpha and colour fade linearly to 0 at the top,
+    left and right (a head moved off the frame edge ends softly) but not at the bottom, where a torso cut by
+    the frame continues below it."""
     padded = cv2.copyMakeBorder(layer, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
     h, w = layer.shape[:2]
-    ramp_y = np.clip(1.0 - np.maximum(pad - np.arange(h + 2 * pad), np.arange(h + 2 * pad) - (h + pad - 1)) / pad, 0, 1)
-    ramp_x = np.clip(1.0 - np.maximum(pad - np.arange(w + 2 * pad), np.arange(w + 2 * pad) - (w + pad - 1)) / pad, 0, 1)
+    ys, xs = np.arange(h + 2 * pad), np.arange(w + 2 * pad)
+    ramp_y = np.clip(1.0 - (pad - ys) / pad, 0, 1)
+    ramp_x = np.clip(1.0 - np.maximum(pad - xs, xs - (w + pad - 1)) / pad, 0, 1)
     fade = np.minimum(ramp_y[:, None], ramp_x[None, :])[..., None]
     return np.ascontiguousarray(np.round(padded * fade), dtype=np.uint8)
 
