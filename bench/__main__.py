@@ -150,8 +150,10 @@ def call_external(section: str, module_name: str, argv: list[str] | None, quick:
     if callable(entry):
         offered = {"quick": quick, "media_dir": media_dir, "out_dir": out_dir}
         params = inspect.signature(entry).parameters
-        result = entry(**{k: v for k, v in offered.items() if k in params})
-        return to_rows(section, result), {"returned": _jsonable(result)}
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):  # one command prints one table: its own goes to results.json
+            result = entry(**{k: v for k, v in offered.items() if k in params})
+        return to_rows(section, result), {"returned": _jsonable(result), "stdout": printed.getvalue()}
     entry = getattr(module, "main", None)
     if argv is None:
         return [Row(section, module_name, None, text="skipped (--quick)",

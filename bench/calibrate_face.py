@@ -3,8 +3,9 @@
     python -m bench.calibrate_face [--media ../shared/media] [--frames 90]
 
 Tracks the talking videos with our own face analysis and prints, per clip, the distribution of the inner-lip gap,
-mouth width and eyelid gap (all per face height), next to what the renderer's jaw_open = 1 produces on the
-canonical face (vasa_core/render/expressions.py cites these numbers).
+mouth width and eyelid gap (all per face height); then how the lips, chin and mouth corners share each unit of
+opening (frames aligned on the upper face, least squares on the gap), next to what the renderer's jaw_open = 1
+produces on the canonical face (vasa_core/render/expressions.py cites these numbers).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.analysis.face import FaceAnalyzer
-from vasa_core.render.expressions import JAW_HINGE_CM, JAW_MAX_DEG
+from vasa_core.render.expressions import JAW_HINGE_CM, JAW_MAX_DEG, canonical_fields, jaw_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ("videos/*.mp4", "videos_more/mead_W023_surprised_L2_010.mp4", "videos_more/mead_M003_happy_L1_024.mp4")
@@ -45,15 +46,46 @@ def clip_stats(tracks: np.ndarray) -> dict[str, np.ndarray]:
     return {"gap": gap, "width": width, "lid": lids.mean(1) / face_h}
 
 
+# Upper-face landmarks (forehead, nose bridge and tip, eye corners, temples, brows) that speech does not move:
+# frames are aligned on them to remove head motion before measuring the mouth.
+RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 127, 356, 70, 300, 105, 334)
+SHARE_POINTS = {"lower lip (14)": 14, "chin (152)": 152, "upper lip (13)": 13, "corner (61)": 61,
+                "corner (291)": 291}
+
+
+def to_canonical(landmarks: np.ndarray) -> np.ndarray:
+    """(468, 3) landmarks in canonical cm (y up), aligned on the rigid upper face (similarity fit)."""
+    src = fg.to_camera_frame(landmarks[: fg.NUM_MESH_POINTS]).astype(np.float64)
+    dst = (fg.canonical_face().vertices @ fg.FLIP_YZ).astype(np.float64)
+    a, b = src[list(RIGID)], dst[list(RIGID)]
+    ma, mb = a.mean(0), b.mean(0)
+    u, s, vt = np.linalg.svd((b - mb).T @ (a - ma))
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ fix @ vt
+    scale = (s * np.diag(fix)).sum() / ((a - ma) ** 2).sum()
+    return (scale * (src - ma) @ rot.T + mb) @ fg.FLIP_YZ
+
+
+def opening_shares(tracks: np.ndarray) -> np.ndarray:
+    """(468, 3) cm each vertex moves per cm of inner-lip gap (least squares over the clip's frames)."""
+    lm = tracks[np.isfinite(tracks[:, 0, 0])]
+    canon = np.stack([to_canonical(f) for f in lm])
+    gap = np.linalg.norm(canon[:, fg.UPPER_LIP_CENTER] - canon[:, fg.LOWER_LIP_CENTER], axis=1)
+    x = gap - gap.mean()
+    return np.einsum("t,tvc->vc", x, canon - canon.mean(0)) / max(float(x @ x), 1e-9)
+
+
 def canonical_jaw_gap() -> float:
-    """Inner-lip gap per face height that jaw_open = 1 adds on the canonical face (rotation about the hinge)."""
+    """Inner-lip gap per face height that jaw_open = 1 adds on the canonical face (bone rotation + lip field)."""
     canon = fg.canonical_face().vertices
-    rel = canon[fg.LOWER_LIP_CENTER, 1:] - JAW_HINGE_CM[1:]
     t = np.radians(JAW_MAX_DEG)
-    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    drop = rel[0] - (rot @ rel)[0]
+    rot = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    turned = (canon - JAW_HINGE_CM) @ rot.T + JAW_HINGE_CM
+    moved = canon + jaw_weights(canon)[:, None] * (turned - canon) + canonical_fields(canon)["jaw_open"]
+    rest_gap = canon[fg.UPPER_LIP_CENTER, 1] - canon[fg.LOWER_LIP_CENTER, 1]
+    gap = moved[fg.UPPER_LIP_CENTER, 1] - moved[fg.LOWER_LIP_CENTER, 1]
     face_h = canon[fg.FOREHEAD, 1] - canon[fg.CHIN, 1]
-    return float(drop / face_h)
+    return float((gap - rest_gap) / face_h)
 
 
 def main() -> None:
@@ -64,9 +96,11 @@ def main() -> None:
     args = parser.parse_args()
     analyzer = FaceAnalyzer()
     clips = sorted(p for pattern in CLIPS for p in args.media.glob(pattern))
-    all_gaps = []
+    all_gaps, shares = [], []
     for clip in clips:
-        stats = clip_stats(analyzer.track(read_frames(clip, args.frames)))
+        tracks = analyzer.track(read_frames(clip, args.frames))
+        stats = clip_stats(tracks)
+        shares.append(opening_shares(tracks))
         all_gaps.append(stats["gap"])
         g50, g95, gmax = np.percentile(stats["gap"], [50, 95, 100])
         w5, w95 = np.percentile(stats["width"], [5, 95])
@@ -75,7 +109,11 @@ def main() -> None:
               f"mouth width p5 {w5:.3f} p95 {w95:.3f} | lid gap p5 {l5:.3f} p50 {l50:.3f}")
     gaps = np.concatenate(all_gaps)
     print(f"all clips: lip gap p95 {np.percentile(gaps, 95):.3f}, max {gaps.max():.3f} (per face height)")
-    print(f"renderer: jaw_open = 1 ({JAW_MAX_DEG:.0f} deg about the hinge) adds {canonical_jaw_gap():.3f}")
+    mean_share = np.mean(shares, axis=0)
+    print("per cm of lip gap, each point moves (x, y up, z forward) cm, mean over clips:")
+    for label, idx in SHARE_POINTS.items():
+        print(f"  {label:15s} {np.round(mean_share[idx], 2).tolist()}")
+    print(f"renderer: jaw_open = 1 ({JAW_MAX_DEG:.1f} deg about the hinge + lip field) adds {canonical_jaw_gap():.3f}")
 
 
 if __name__ == "__main__":

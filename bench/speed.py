@@ -46,7 +46,7 @@ class CliRun:
     """One cold run of ``python -m vasa_core generate`` in a fresh process."""
 
     wall_s: float  # including interpreter start and model loading
-    peak_rss_bytes: int  # the CLI process's own peak resident set (wait4 rusage), not the benchmark's
+    peak_rss_bytes: int  # wait4 ru_maxrss: largest peak of the CLI process or a worker it reaped, not the bench's
     tree_peak_rss_bytes: int  # peak of the summed RSS of the CLI and its worker processes, sampled every RSS_POLL_S
     report: dict  # its --report JSON (GenerationResult), {} when it failed
     returncode: int

@@ -10,8 +10,8 @@ from .settings import DemoSettings
 POLICY_NOTES = {
     "open": "Research mode: any portrait with one clear face, except the protected people the operator listed.",
     "consent": "A portrait is animated only if it carries proof of being AI-generated (a C2PA manifest, a generator's "
-               "watermark or metadata) or if you tick the box below; the example portraits carry no such proof, so "
-               "tick it for them too. Protected people are always refused.",
+               "watermark or metadata) or if you tick the box below. The example portraits are on this server's list "
+               "of known AI-generated images. Protected people are always refused.",
     "synthetic-only": "Only portraits that carry evidence of being AI-generated are accepted (C2PA, generator "
                       "watermark or metadata). Photos of real people are refused.",
 }

@@ -12,6 +12,9 @@ Environment variables (all optional):
 - ``VASA_TRUST_ANCHORS``: PEM file of root certificates whose chains the verifier reports as Trusted.
 - ``VASA_PROTECTED_GALLERY``: folder of photos of protected people (``<name>.jpg`` or ``<name>/*.jpg``).
 - ``VASA_ARCFACE_MODEL``: path of an insightface ArcFace ONNX model; unset: dlib's 128-d embedding.
+- ``VASA_KNOWN_SYNTHETIC``: JSON file ``{"<sha256 of the file>": "where it came from"}`` of images the operator
+  vouches are AI-generated (its own example portraits); default the list shipped with this package, which names the
+  project's example portraits. Matching bytes count as synthetic evidence, labelled as the operator's word.
 - ``VASA_WATERMARK_KEY``: secret that keys the watermark's whitening; default the public project key, so that any
   auditor can read the watermarks of the public build.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 # Public key of the open-source build: anyone can detect (not forge a registry record for) its watermarks.
 PUBLIC_WATERMARK_KEY = b"vasa-studio/watermark/v1"
 DEFAULT_DATA_DIR = Path("~/.local/share/vasa")
+DEFAULT_KNOWN_SYNTHETIC = Path(__file__).with_name("known_synthetic.json")
 SIGNING_ALGS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
 
 # A remote signer: gets the bytes to sign, returns the raw signature in the configured algorithm.
@@ -46,6 +50,7 @@ class SafetyConfig:
     protected_gallery: Path | None = None  # folder of photos of people who must never be animated
     arcface_model: Path | None = None  # insightface ArcFace ONNX file on disk; None = dlib embedding
     watermark_key: bytes = PUBLIC_WATERMARK_KEY
+    known_synthetic: Path | None = None  # JSON {sha256 hex: source} of images the operator vouches are AI-made
 
     def __post_init__(self) -> None:
         if self.signing_alg not in SIGNING_ALGS:
@@ -83,4 +88,5 @@ class SafetyConfig:
             protected_gallery=path("VASA_PROTECTED_GALLERY"),
             arcface_model=path("VASA_ARCFACE_MODEL"),
             watermark_key=key.encode() if key else PUBLIC_WATERMARK_KEY,
+            known_synthetic=path("VASA_KNOWN_SYNTHETIC") or DEFAULT_KNOWN_SYNTHETIC,
         )

@@ -63,7 +63,7 @@ class Evidence:
     """One finding about the upload."""
 
     kind: str  # face | non-human | c2pa | sd-watermark | generator-metadata | vasa-watermark | camera-exif |
-    #            protected-identity
+    #            operator-list | protected-identity
     synthetic: bool | None  # True: the image is machine-made; False: it is a camera photo / a real person; None
     detail: str  # what was found, for people
 
@@ -222,9 +222,25 @@ class Screener:
         if detection.found:
             yield Evidence("vasa-watermark", True, f"vasa-studio watermark {detection.watermark_id} "
                            f"(z {detection.z_score:.1f}): a frame of one of our own videos")
+        vouched = self._known_synthetic().get(hashlib.sha256(data).hexdigest())
+        if vouched:
+            yield Evidence("operator-list", True, f"listed by the operator as AI-generated: {vouched}")
         camera = _camera(data)
         if camera:
             yield Evidence("camera-exif", False, camera)
+
+    def _known_synthetic(self) -> dict[str, str]:
+        path = self._config.known_synthetic
+        if path is None:
+            return {}
+        try:
+            listing = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"VASA_KNOWN_SYNTHETIC={path} could not be read as JSON ({exc}); it must map SHA-256 hex digests "
+                "to a description of where each image came from"
+            ) from None
+        return {str(k).lower(): str(v) for k, v in listing.items()}
 
     def _protected_match(self, image: np.ndarray, face) -> tuple[str | None, float | None]:
         gallery = self._load_gallery()

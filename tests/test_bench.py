@@ -257,7 +257,8 @@ def test_memory_rows_from_two_cli_runs(monkeypatch, tmp_path):
     inputs = speed.Inputs(Path("p.png"), {s: Path(f"{s}.wav") for s in peaks})
     rows, details = memory.run(inputs, quick=True, out_dir=tmp_path)
     assert [r.value for r in rows[:2]] == [400.0, 420.0]
-    assert "with its worker processes 800 MiB" in rows[0].note
+    assert "sampled every 50 ms: 800 MiB" in rows[0].note
+    assert "summed processes: +5%" in rows[2].note
     assert rows[2].value == pytest.approx(5.0) and rows[2].passed is True
     assert details["size"] == memory.QUICK_SIZE
     assert memory.peak_growth(100, 125) == pytest.approx(0.25)

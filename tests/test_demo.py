@@ -29,6 +29,13 @@ pytestmark = pytest.mark.cpu
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "assets" / "examples" / "woman_stylegan2.jpeg"
 SPEECH = ROOT / "assets" / "examples" / "speech_en_jfk.flac"
+
+
+def unlisted_portrait(folder: Path) -> Path:
+    """The example picture as other bytes: no longer on the operator's list of known AI-generated images."""
+    path = folder / "unlisted.jpeg"
+    path.write_bytes(PORTRAIT.read_bytes() + b"\0")
+    return path
 SERVER_START_TIMEOUT_S = 300  # model loading on a busy 2-core machine
 REQUEST_TIMEOUT_S = 120
 MAX_UPLOAD_MB = 2  # the server under test: every test input is below, the oversized one above
@@ -207,13 +214,14 @@ def test_bad_input_comes_back_as_a_clear_message(server, speech, tmp_path, case,
     assert server.clips() == before and server.temporary() == []
 
 
-def test_policy_refusal_comes_back_with_its_reason(server, speech):
+def test_policy_refusal_comes_back_with_its_reason(server, speech, tmp_path):
     """Under "consent", a portrait without evidence of being synthetic needs the attestation."""
     from gradio_client.exceptions import AppError
 
     before = server.clips()
     with pytest.raises(AppError, match="consent") as caught:
-        client_for(server).predict(**generate_args(PORTRAIT, speech, consent=False), api_name="/generate")
+        client_for(server).predict(**generate_args(unlisted_portrait(tmp_path), speech, consent=False),
+                                   api_name="/generate")
     assert caught.value.title == "Refused by the safety policy"
     assert server.clips() == before
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .test_demo import PORTRAIT, ROOT, SPEECH, start_server, wait_for_condition, write_speech
+from .test_demo import PORTRAIT, ROOT, SPEECH, start_server, unlisted_portrait, wait_for_condition, write_speech
 
 pytestmark = [pytest.mark.cpu, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,7 +112,7 @@ def test_generate_in_the_browser_plays_a_clip_and_verifies_it(page, tmp_path, sc
 
 def test_a_refused_upload_shows_its_message(page, tmp_path):
     """No evidence that the portrait is synthetic and no consent ticked: the policy's reason is shown."""
-    _upload(page, "portrait", PORTRAIT)
+    _upload(page, "portrait", unlisted_portrait(tmp_path))
     _upload(page, "voice", write_speech(tmp_path / "speech.wav", 1.0))
     page.locator("#generate").click()
     toast = page.get_by_test_id("toast-text").first

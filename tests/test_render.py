@@ -93,7 +93,7 @@ def test_jaw_open_opens_the_mouth_with_teeth_and_cavity(analyzer, r07, p07):
     lab = cv2.cvtColor(frames[0], cv2.COLOR_RGB2LAB).astype(np.float32)[mask > 0]
     chroma = np.hypot(lab[:, 1] - 128, lab[:, 2] - 128)
     assert ((lab[:, 0] > 150) & (chroma < 25)).mean() > 0.05
-    assert (lab[:, 0] < 70).mean() > 0.2
+    assert (lab[:, 0] < 70).mean() > 0.1  # lip texture stretched across the opening would have none this dark
 
 
 def test_mouth_close_closes_an_open_portrait_mouth(analyzer, r01, p01):

@@ -216,3 +216,23 @@ def test_sd_watermark_reader_is_quiet_on_unmarked_portraits(shared_media):
 
     for path in sorted((shared_media / "portraits").glob("*")):
         assert read_sd_watermark(decode_image(path.read_bytes())) is None, path.name
+
+
+def test_operator_listed_example_counts_as_synthetic_and_others_do_not(tmp_path):
+    """The project's example portraits are vouched for by the shipped list; the same picture with other bytes is not."""
+    from pathlib import Path
+
+    from safety.config import SafetyConfig
+    from safety.screening import Screener
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = SafetyConfig.from_env({"VASA_DATA_DIR": str(tmp_path)})
+    data = (root / "assets" / "examples" / "woman_stylegan2.jpeg").read_bytes()
+    screener = Screener(cfg)
+    report = screener.screen(data, "consent", consent=False)
+    assert report.allowed, report.reason
+    assert "operator-list" in [e.kind for e in report.evidence]
+    altered = data + b"\0"  # decoders ignore bytes after the JPEG end marker; the hash does not
+    report = screener.screen(altered, "consent", consent=False)
+    assert not report.allowed and report.refusal == "policy"
+    assert "operator-list" not in [e.kind for e in report.evidence]

@@ -19,17 +19,16 @@ from vasa_core.types import EXPRESSION_NAMES, PortraitAnalysis
 
 # jaw_open, calibrated on real talking videos (python -m bench.calibrate_face: the four clips in
 # shared/media/videos and two MEAD clips, tracked with our face analysis). The inner-lip gap reaches 0.10-0.13 face
-# heights at the 95th percentile and 0.149 at most; jaw_open = 1 opens JAW_GAP_FH (a wide speech vowel). The clips,
-# aligned on the upper face and regressed on the gap, share each unit of opening out as: lower lip down 0.69 and
-# back 0.27, chin down 0.33 and back 0.25, upper lip up 0.29, mouth corners inward ~0.24 and back ~0.2. So the
-# jaw bone turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in
-# front of the ear), and the lips do the rest as a smooth field.
-JAW_GAP_FH = 0.137
+# heights at the 95th percentile and 0.149 at most; jaw_open = 1 opens 0.137 (a wide speech vowel). Aligned on
+# the upper face and regressed on the gap, each cm of opening moves the lower lip 0.71 down and 0.27 back, the chin
+# 0.34 down and 0.27 back, the upper lip 0.26 up, and the mouth corners 0.2-0.26 outward and 0.2 back. So the jaw
+# bone turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in front
+# of the ear), and the lips do the rest as a smooth field.
 JAW_HINGE_CM = np.array([0.0, -0.5, -4.5], np.float32)
-JAW_MAX_DEG = 6.1  # drops the canonical chin by 0.33 of the 2.42 cm gap (0.137 x 17.66 cm face height)
-JAW_LIP_DROP_CM = 0.69  # lower lip beyond the bone's 0.98 cm, to its 0.69 share of the gap
-JAW_UPPER_LIFT_CM = 0.70  # 0.29 of the gap
-JAW_CORNER_IN_CM, JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.58, 0.48, 1.2
+JAW_MAX_DEG = 6.1  # drops the canonical chin by 0.34 of the 2.42 cm gap (0.137 x 17.66 cm face height)
+JAW_LIP_DROP_CM = 0.69  # lower lip beyond the bone's 0.98 cm, to its 0.71 share of the gap
+JAW_UPPER_LIFT_CM = 0.63  # 0.26 of the gap
+JAW_CORNER_OUT_CM, JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.55, 0.48, 1.2  # 0.23 and 0.2 of the gap
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
 JAW_RING_FALLOFF = 0.12  # face heights: how far below the chin the jaw's pull fades (1/e)
@@ -121,7 +120,7 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     jaw_lips = gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0])
     for corner, side in ((61, -1.0), (291, 1.0)):
         gc = _gauss(xy, canon[corner, :2], JAW_CORNER_RADIUS)[:, None]
-        jaw_lips = jaw_lips + gc * np.array([-side * JAW_CORNER_IN_CM, 0.0, -JAW_CORNER_BACK_CM])
+        jaw_lips = jaw_lips + gc * np.array([side * JAW_CORNER_OUT_CM, 0.0, -JAW_CORNER_BACK_CM])
     fields["jaw_open"] = jaw_lips
 
     inner_up = np.zeros_like(canon)
