@@ -2,9 +2,9 @@
 
 The pipeline renders, watermarks and encodes in chunks, so memory should not grow with the audio's length
 (issue 7's goal: the 10-minute peak within 10% of the 10-second one). Each run is a separate
-``python -m vasa_core generate`` so that one run's allocations cannot hide the other's. The peak is os.wait4's
-``ru_maxrss``: the largest resident set of the CLI process or any worker it started and reaped. A short start-up
-spike can set it, so the note also gives the summed RSS of all its processes, sampled while it runs.
+``python -m vasa_core generate`` so that one run's allocations cannot hide the other's. The peak is the
+largest VmHWM (the kernel's peak RSS of a process since its exec) of the CLI process or one of its workers; the
+note adds the summed RSS of all its processes, sampled while it runs.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def run(inputs: Inputs, quick: bool, out_dir: Path) -> tuple[list[Row], dict]:
             continue
         peaks[seconds], tree_peaks[seconds] = result.peak_rss_bytes, result.tree_peak_rss_bytes
         rows.append(Row("memory", label, result.peak_rss_bytes / MIB, "MiB",
-                        note=f"largest single process (the CLI or a worker, wait4); all processes summed, sampled "
+                        note=f"largest single process (the CLI or a worker, VmHWM); all processes summed, sampled "
                              f"every {RSS_POLL_S * 1000:g} ms: {result.tree_peak_rss_bytes / MIB:.0f} MiB; "
                              f"{result.wall_s:.0f} s wall"))
     long_s = long_seconds(quick)

@@ -4,7 +4,9 @@ correlation beside real talking videos, languages and singing, the controls, and
 ``python -m bench.motion_quality [--quick] [--media DIR] [--portrait NAME]``, or as the "motion" section of
 ``python -m bench``. Rendered figures come from FaceAnalyzer -> ProceduralMotionGenerator -> Renderer frames
 (watermarking and encoding change no motion, so they are skipped), tracked with ``FaceAnalyzer.track``; the
-metric functions are bench/quality.py's, so real videos and ours are measured by the same code.
+metric functions are bench/quality.py's, so real videos and ours are measured by the same code. Lip timing is
+rendered on two portraits: p07 (lips closed at rest) and p01 (smiling, lips open over teeth: closures must
+close against the photo); the other figures on p07.
 
 - closure hit rate: a /p b m/ is hit when the lips close (inner-lip gap / face height < quality.MOUTH_CLOSED)
   within its span +-1 frame (+-40 ms at 25 fps); on the MotionSequence "closed" is mouth_close >= 0.5.
@@ -38,6 +40,7 @@ SHARED_MEDIA = ROOT.parent / "shared" / "media"
 FPS = 25
 RENDER_SIZE = 320  # px: enough for the face tracker, ~2x faster to render and track than 512
 PORTRAIT = "p07_ai_sd_woman_frontal_digitalart.png"  # licence-clean, frontal, closed mouth at rest
+OPEN_MOUTH_PORTRAIT = "p01_ai_stylegan2_tpdne_woman_frontal.jpeg"  # smiling with teeth: closures must work against it
 ONSET_BELOW_DB = 15.0
 ONSET_QUIET_FRAMES = 3  # 120 ms below threshold before an onset
 ONSET_SEARCH = 4  # frames either side
@@ -114,12 +117,8 @@ def _ipa_bilabials(phones: list[tuple[float, float, str]]) -> list[tuple[float, 
 
 
 def motion_closed(motion) -> np.ndarray:
+    """(T,) bool: lips pressed on the MotionSequence itself (before any renderer)."""
     return motion.weight("mouth_close") >= 0.5
-
-
-def closure_hits(closed: np.ndarray, phones, fps: float) -> tuple[int, int]:
-    """quality.bilabial_hits on a boolean "lips closed" track."""
-    return q.bilabial_hits(np.where(closed, 0.0, 1.0), fps, phones)
 
 
 def onset_offsets(loudness: np.ndarray, opening: np.ndarray) -> list[int]:
@@ -203,8 +202,19 @@ class Studio:
         self.audio = AudioAnalyzer()
         self.face = FaceAnalyzer()
         self.generator = ProceduralMotionGenerator()
+        self._media_dir = media
+        self._renderer_class = Renderer
         self.portrait = self.face.analyze(vmedia.read_image(media / "portraits" / portrait), size=RENDER_SIZE)
         self.renderer = Renderer(self.portrait)
+        self._others: dict[str, tuple] = {portrait: (self.portrait, self.renderer)}
+
+    def other(self, portrait: str):
+        """(PortraitAnalysis, Renderer) of another portrait in MEDIA/portraits, built once."""
+        if portrait not in self._others:
+            image = self.media.read_image(self._media_dir / "portraits" / portrait)
+            analysis = self.face.analyze(image, size=RENDER_SIZE)
+            self._others[portrait] = (analysis, self._renderer_class(analysis))
+        return self._others[portrait]
 
     def features(self, audio: Path, transcript: str | None = None, fps: float = FPS):
         return self.audio.analyze(self.media.read_audio(audio), fps=fps, transcript=transcript)
@@ -214,10 +224,11 @@ class Studio:
 
         return self.generator.generate(features, self.portrait, Controls(**controls))
 
-    def render_track(self, motion, max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(frames, landmarks) of the rendered motion, in chunks of 50 frames."""
+    def render_track(self, motion, max_frames: int | None = None, renderer=None) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, landmarks) of the rendered motion, in chunks of 50 frames (default: the main portrait)."""
+        renderer = renderer or self.renderer
         n = motion.num_frames if max_frames is None else min(max_frames, motion.num_frames)
-        frames = np.concatenate([self.renderer.render(motion.slice(i, min(n, i + 50))) for i in range(0, n, 50)])
+        frames = np.concatenate([renderer.render(motion.slice(i, min(n, i + 50))) for i in range(0, n, 50)])
         return frames, self.face.track(frames)
 
     def close(self) -> None:
@@ -307,37 +318,40 @@ def _cpu_seconds() -> float:
 
 
 def timing_rows(studio: Studio, media: Path, quick: bool, render: bool) -> list[Row]:
-    counts = {key: [0, 0] for key in ("loop-motion", "align-motion", "loop-render", "align-render")}
-    offsets = {"loop-motion": [], "loop-render": [], "align-render": []}
+    """Closure hit rates and onset offsets on the MotionSequence and on renders of each timing portrait."""
+    from vasa_core.types import Controls
+
+    portraits = (PORTRAIT,) if quick else (PORTRAIT, OPEN_MOUTH_PORTRAIT)
+    wheres = ["motion"] + ([f"render {p[:3]}" for p in portraits] if render else [])
+    counts = {(mode, where): [0, 0] for mode in ("loop", "align") for where in wheres}
+    offsets = {key: [] for key in counts}
     for corpus in corpora(media, quick):
         for mode, transcript in (("loop", None), ("align", corpus.transcript)):
             features = studio.features(corpus.audio, transcript)
-            motion = studio.motion(features)
-            hits, total = closure_hits(motion_closed(motion), corpus.phones, FPS)
-            counts[f"{mode}-motion"][0] += hits
-            counts[f"{mode}-motion"][1] += total
-            if mode == "loop":
-                offsets["loop-motion"] += onset_offsets(features.loudness, motion.weight("jaw_open"))
-            if render:
-                _, landmarks = studio.render_track(motion)
-                opening = q.mouth_opening(landmarks)
+            for where in wheres:
+                if where == "motion":
+                    motion = studio.motion(features)
+                    opening = np.where(motion_closed(motion), 0.0, 1.0)
+                    onset_track = motion.weight("jaw_open")
+                else:
+                    analysis, renderer = studio.other(portraits[wheres.index(where) - 1])
+                    motion = studio.generator.generate(features, analysis, Controls())
+                    _, landmarks = studio.render_track(motion, renderer=renderer)
+                    opening = onset_track = q.mouth_opening(landmarks)
                 hits, total = q.bilabial_hits(opening, FPS, corpus.phones)
-                counts[f"{mode}-render"][0] += hits
-                counts[f"{mode}-render"][1] += total
-                offsets[f"{mode}-render"] += onset_offsets(features.loudness, opening)
+                counts[mode, where][0] += hits
+                counts[mode, where][1] += total
+                offsets[mode, where] += onset_offsets(features.loudness, onset_track)
     rows = []
     names = {"loop": "no transcript (phone loop)", "align": "with transcript (forced alignment)"}
-    for key, (hits, total) in counts.items():
-        mode, where = key.split("-")
-        if total == 0:
-            continue
-        rate = hits / total
-        rows.append(Row(SECTION, f"bilabial closure hit rate +-40 ms, {where}, {names[mode]}", 100.0 * rate, "%",
-                        ">= 90", bool(rate >= 0.9), f"{hits}/{total} /p b m/ in tts/ + aligned/"))
-    for key, values in offsets.items():
+    for (mode, where), (hits, total) in counts.items():
+        if total:
+            rate = hits / total
+            rows.append(Row(SECTION, f"bilabial closure hit rate +-40 ms, {where}, {names[mode]}", 100.0 * rate, "%",
+                            ">= 90", bool(rate >= 0.9), f"{hits}/{total} /p b m/ in tts/ + aligned/"))
+    for (mode, where), values in offsets.items():
         if values:
             median = float(np.median(values))
-            mode, where = key.split("-")
             rows.append(Row(SECTION, f"median mouth-opening onset - audio onset, {where}, {names[mode]}", median,
                             "frames", "-1..+1", goal_inside(median, -1, 1), f"{len(values)} onsets"))
     return rows

@@ -91,7 +91,7 @@ def run_info(mode: str, sections: list[str]) -> RunInfo:
         machine=machine_description(),
         commit=git_commit(ROOT),
         mode=mode,
-        extra={"sections": sections},
+        extra={"sections": sections, "load_average_1min": round(os.getloadavg()[0], 1)},
     )
 
 
@@ -150,7 +150,10 @@ def markdown_table(rows: list[Row]) -> str:
 
 
 def header(info: RunInfo) -> str:
-    return f"Measured {info.date_utc} on {info.machine}; commit {info.commit}; `python -m bench` ({info.mode})."
+    load = info.extra.get("load_average_1min")
+    busy = f" (1-minute load average {load} when it finished)" if load is not None else ""
+    return (f"Measured {info.date_utc} on {info.machine}{busy}; commit {info.commit}; "
+            f"`python -m bench` ({info.mode}).")
 
 
 def summary(rows: list[Row]) -> str:

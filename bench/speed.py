@@ -9,7 +9,6 @@ multiple of it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -46,8 +45,8 @@ class CliRun:
     """One cold run of ``python -m vasa_core generate`` in a fresh process."""
 
     wall_s: float  # including interpreter start and model loading
-    peak_rss_bytes: int  # wait4 ru_maxrss: largest peak of the CLI process or a worker it reaped, not the bench's
-    tree_peak_rss_bytes: int  # peak of the summed RSS of the CLI and its worker processes, sampled every RSS_POLL_S
+    peak_rss_bytes: int  # largest VmHWM (peak RSS since exec) of the CLI process or one of its workers
+    tree_peak_rss_bytes: int  # largest summed RSS of the CLI and its workers, sampled every RSS_POLL_S
     report: dict  # its --report JSON (GenerationResult), {} when it failed
     returncode: int
     stderr_tail: str
@@ -69,28 +68,32 @@ def make_speech(source: Path, seconds: float, out: Path) -> Path:
 
 
 def run_cli(image: Path, audio: Path, out: Path, size: int) -> CliRun:
-    """Time the CLI as a user runs it; its peak RSS via os.wait4, and its process tree's by sampling."""
+    """Time the CLI as a user runs it, sampling its processes' memory meanwhile."""
     report = out.with_suffix(".json")
     cmd = [sys.executable, "-m", "vasa_core", "generate", "--image", str(image), "--audio", str(audio),
            "--out", str(out), "--size", str(size), "--policy", "open", "--quiet", "--report", str(report)]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tree_peak = [0]
-    sampler = threading.Thread(target=_sample_tree_rss, args=(proc.pid, tree_peak), daemon=True)
+    peaks = {"hwm": 0, "sum": 0}
+    sampler = threading.Thread(target=_sample_memory, args=(proc.pid, peaks), daemon=True)
     sampler.start()
     with proc.stderr:
         stderr = proc.stderr.read().decode(errors="replace")  # drained before waiting: a full pipe would block it
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     wall = time.perf_counter() - start
     sampler.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     data = json.loads(report.read_text()) if proc.returncode == 0 and report.is_file() else {}
     tail = " ".join(line for line in stderr.strip().splitlines()[-3:] if line.strip())
-    return CliRun(wall, usage.ru_maxrss * 1024, tree_peak[0], data, proc.returncode, tail)
+    return CliRun(wall, peaks["hwm"], peaks["sum"], data, proc.returncode, tail)
 
 
-def _sample_tree_rss(pid: int, peak: list[int]) -> None:
-    """Keep peak[0] at the largest summed RSS of pid and its descendants seen, until pid exits."""
+def _sample_memory(pid: int, peaks: dict[str, int]) -> None:
+    """Until pid exits, every RSS_POLL_S: peaks["hwm"] = the largest VmHWM of pid or a descendant, peaks["sum"] =
+    the largest summed current RSS of them.
+
+    VmHWM is the kernel's own peak RSS of a process since its exec, so it misses no spike; os.wait4's ru_maxrss
+    would not do: it also counts the pages the child shared with this (large) benchmark process before its exec.
+    """
     import psutil
 
     try:
@@ -100,12 +103,21 @@ def _sample_tree_rss(pid: int, peak: list[int]) -> None:
             for p in [root, *root.children(recursive=True)]:
                 try:
                     total += p.memory_info().rss
-                except psutil.Error:  # a worker that ended between listing and reading
+                    peaks["hwm"] = max(peaks["hwm"], vm_hwm_bytes(p.pid))
+                except (psutil.Error, OSError):  # a worker that ended between listing and reading
                     pass
-            peak[0] = max(peak[0], total)
+            peaks["sum"] = max(peaks["sum"], total)
             time.sleep(RSS_POLL_S)
     except psutil.Error:  # the CLI has exited
         pass
+
+
+def vm_hwm_bytes(pid: int) -> int:
+    """A process's peak resident set since its exec (/proc/PID/status VmHWM), 0 once it has released its memory."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # the kernel reports kB
+    return 0
 
 
 def cli_error(run: CliRun) -> RuntimeError:

@@ -312,3 +312,13 @@ def test_gallery_report_becomes_rows_held_to_its_goals():
     assert rows["renderer fps (512 px)"].passed is True
     assert rows["portraits it cannot handle"].note == "p20"
     assert bench_main.gallery_rows({"portraits": {}}) == []
+
+
+def test_vm_hwm_reads_this_process_peak():
+    import os
+    import resource
+
+    import psutil
+
+    peak = speed.vm_hwm_bytes(os.getpid())
+    assert psutil.Process().memory_info().rss <= peak <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -169,6 +169,8 @@ def fit_size(height: int, width: int, size: int) -> tuple[int, int]:
 def _read_bytes(data: bytes | Path | str, limit: int, kind: str, name: str | None) -> tuple[bytes, str]:
     if isinstance(data, (bytes, bytearray, memoryview)):
         label = f"The {kind} file" + (f" '{name}'" if name else "")
+        if len(data) == 0:
+            raise InputError(f"{label} is empty (0 bytes).")
         if len(data) > limit:
             raise InputError(f"{label} is {len(data) / 1e6:.0f} MB; at most {limit / 1e6:.0f} MB is accepted.")
         return bytes(data), label

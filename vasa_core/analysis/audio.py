@@ -4,8 +4,8 @@ Frame i of the output video covers [i / fps, (i + 1) / fps); every per-frame val
 the motion generator never has to think about analysis hop sizes. The language-independent cues (loudness,
 voicing, F0, formants) carry singing and non-English speech; phones (English) sharpen lip timing.
 
-Cost on 60 s of speech, 2 shared cores: phone-loop decoding ~3 s of one core, in worker processes
-(see phones_sphinx); silero-vad ~0.2 s; Praat pitch ~0.2 s and formants ~0.2 s, here meanwhile.
+CPU cost on 60 s of speech (measured here): phone-loop decoding ~2.9 s, split over two worker processes (see
+phones_sphinx); meanwhile in this process silero-vad ~0.2 s and Praat pitch + formants ~0.6 s.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ FORMANT_RATE = 11_000
 # Analysis step: 20 ms (two values per 25-fps frame; 10 ms doubled the Praat time for nothing), finer for
 # higher frame rates so that every frame gets at least two values.
 MAX_ANALYSIS_STEP_S = 0.02
-MIN_PRAAT_S = 0.2
+MIN_PRAAT_S = 0.2  # shorter audio is padded with silence: Praat's pitch window needs 3 periods of the floor
 # Phone decoding runs where silero-vad gives at least 0.2 (lenient: a missed syllable costs more than a decoded
 # pause), padded by 0.25 s so that onsets and offsets keep their context; pauses under 0.6 s are decoded through.
 PHONE_VAD_THRESHOLD = 0.2
 PHONE_PAD_S = 0.25
 PHONE_MERGE_GAP_S = 0.6
-MIN_FPS = 1.0
+MIN_FPS = 1.0  # any video frame rate; outside this range the caller has mixed up units
 MAX_FPS = 240.0
 
 
@@ -166,8 +166,7 @@ class AudioAnalyzer:
 def speech_spans(vad_probs: np.ndarray, length: int) -> list[tuple[int, int]]:
     """[start, stop) sample ranges worth phone decoding: voice (lenient threshold) padded, close ones merged.
 
-    Decoding only these saves the phone loop's time in pauses (a quarter of a typical talk) and keeps it from
-    hallucinating phones in noise.
+    Decoding only these saves the phone loop's time in pauses and keeps it from hallucinating phones in noise.
     """
     voiced = np.flatnonzero(vad_probs >= PHONE_VAD_THRESHOLD)
     if len(voiced) == 0:

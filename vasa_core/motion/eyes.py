@@ -11,10 +11,14 @@ BLINK_CLOSE_S = 0.1
 BLINK_HOLD_S = 0.02
 BLINK_OPEN_S = 0.18
 BLINK_REFRACTORY_S = 0.8  # no second blink sooner (double blinks aside, which we do not make)
-# Blinks cluster at phrase breaks and at gaze shifts (Nakano & Kitazawa 2010): the hazard is raised in the first
-# 0.6 s of each pause and lowered during speech, then normalised so the mean rate is what the user asked for.
+# Blinks cluster at phrase breaks and at large gaze shifts (Nakano & Kitazawa 2010; Evinger et al. 1994): the
+# hazard is raised in the first 0.6 s of each pause and for 0.2 s at each shift of 3 degrees or more, lowered
+# during speech, then normalised so that the mean rate is what the user asked for.
 PAUSE_BLINK_WINDOW_S = 0.6
 PAUSE_HAZARD = 4.0
+GAZE_SHIFT_DEG = 3.0
+GAZE_SHIFT_WINDOW_S = 0.2
+GAZE_SHIFT_HAZARD = 8.0
 SPEECH_HAZARD = 0.7
 BLINK_ASYMMETRY = 0.05  # the two lids differ a little in depth
 LID_PER_DOWN_DEG = 0.015  # looking down lowers the upper lids: blink weight per degree below the horizon
@@ -27,14 +31,18 @@ AVERSION_S = (0.4, 1.0)  # and how long it is held
 SACCADE_S = 0.04  # a 2-10 degree saccade takes 30-50 ms
 
 
-def blinks(
-    prosody: Prosody, fps: float, rng: np.random.Generator, rate_per_min: float, gaze_pitch: np.ndarray
-) -> np.ndarray:
-    """(T, 2) blink_l, blink_r weights 0..1."""
+def blinks(prosody: Prosody, fps: float, rng: np.random.Generator, rate_per_min: float, gaze: np.ndarray) -> np.ndarray:
+    """(T, 2) blink_l, blink_r weights 0..1; ``gaze`` (T, 2) degrees is where the eyes look."""
     n = len(prosody.speaking)
     hazard = np.where(prosody.speaking, SPEECH_HAZARD, 1.0)
     for start, stop in prosody.phrase_breaks:
         hazard[start : min(stop, start + int(PAUSE_BLINK_WINDOW_S * fps))] = PAUSE_HAZARD
+    span = max(1, int(round(SACCADE_S * fps)))  # a saccade's ramp: its whole size shows over this many frames
+    moved = np.linalg.norm(gaze[span:] - gaze[:-span], axis=1) >= GAZE_SHIFT_DEG
+    shifts = np.flatnonzero(moved[1:] & ~moved[:-1]) + span + 1
+    for shift in shifts:
+        window = hazard[shift : shift + max(1, int(GAZE_SHIFT_WINDOW_S * fps))]
+        np.maximum(window, GAZE_SHIFT_HAZARD, out=window)
     hazard *= (rate_per_min / 60.0) / fps / max(hazard.mean(), 1e-9)
     hazard /= max(1e-9, 1.0 - (rate_per_min / 60.0) * BLINK_REFRACTORY_S)  # the refractory time is not at risk
     draws = rng.random(n)
@@ -51,7 +59,7 @@ def blinks(
         frames = slice(onset, min(n, onset + length))
         shape = _blink_shape((np.arange(frames.start, frames.stop) + 0.5) / fps - t0)
         lids[frames] = np.maximum(lids[frames], shape[:, None] * depth)
-    droop = np.clip(-gaze_pitch, 0.0, None) * LID_PER_DOWN_DEG
+    droop = np.clip(-gaze[:, 1], 0.0, None) * LID_PER_DOWN_DEG
     return np.clip(lids + droop[:, None], 0.0, 1.0)
 
 

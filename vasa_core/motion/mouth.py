@@ -24,6 +24,9 @@ ENVELOPE_GAMMA = 0.8  # > 1 would hide quiet syllables; < 1 keeps them visible
 PHONE_SHAPE_WEIGHT = 0.75  # share of the mouth shape taken from phones when there are phones
 ROUND_FUNNEL_SHARE = 0.6  # formant rounding shown as funnel (open round) vs pucker (closed round)
 SHAPE_SMOOTH_FRAMES = 0.5  # Gaussian sigma: lips do not jump between frames
+# Coarticulation leaves a bilabial's closure at 0.9-0.98; a portrait photographed with open lips (p01) then
+# still shows a gap of 2-3% of the face height (measured), so the plateau is pushed to a full 1.
+CLOSURE_GAIN = 1.15
 STRETCH_AT_FULL_SPREAD = 0.6  # an /i/ spreads the lips, it does not pull the corners as far as a grimace
 
 
@@ -50,7 +53,7 @@ def speech_mouth(audio: AudioFeatures, prosody: Prosody, lip_scale: float) -> di
         art.update(acoustic)
     art = {name: gaussian_smooth(track, SHAPE_SMOOTH_FRAMES) for name, track in art.items()}
 
-    close = np.clip(art["close"], 0.0, 1.0) * (gate > 0.5)
+    close = np.clip(art["close"] * CLOSURE_GAIN, 0.0, 1.0) * (gate > 0.5)
     shape_open = JAW_SHAPE_FLOOR + (1.0 - JAW_SHAPE_FLOOR) * np.clip(art["open"], 0.0, 1.0)
     jaw = JAW_AT_SPEECH_LEVEL * lip_scale * envelope * shape_open * (1.0 - close)
     lips = lip_scale * gate * (1.0 - close)

@@ -45,7 +45,7 @@ class ProceduralMotionGenerator:
         if eyes_open:
             target = (controls.gaze_yaw, controls.gaze_pitch + profile.gaze_pitch_deg)
             gaze_track = gaze(prosody, fps, rng["gaze"], target, profile.head_speed)
-            lids = blinks(prosody, fps, rng["blinks"], controls.blink_rate * profile.blink_rate, gaze_track[:, 1])
+            lids = blinks(prosody, fps, rng["blinks"], controls.blink_rate * profile.blink_rate, gaze_track)
             expression[:, EXPRESSION_INDEX["blink_l"]] += lids[:, 0]
             expression[:, EXPRESSION_INDEX["blink_r"]] += lids[:, 1]
         else:  # eyes closed in the photo: there is nothing to move

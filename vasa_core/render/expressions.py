@@ -23,12 +23,13 @@ from vasa_core.types import EXPRESSION_NAMES, PortraitAnalysis
 # the upper face and regressed on the gap, each cm of opening moves the lower lip 0.71 down and 0.27 back, the chin
 # 0.34 down and 0.27 back, the upper lip 0.26 up, and the mouth corners 0.2-0.26 outward and 0.2 back. So the jaw
 # bone turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in front
-# of the ear), and the lips do the rest as a smooth field.
+# of the ear), and the lips do the rest as a smooth field. The corners' outward drift is left to stretch and smile:
+# it comes with the width of the vowels spoken while the mouth is open, which the motion sets separately.
 JAW_HINGE_CM = np.array([0.0, -0.5, -4.5], np.float32)
 JAW_MAX_DEG = 6.1  # drops the canonical chin by 0.34 of the 2.42 cm gap (0.137 x 17.66 cm face height)
 JAW_LIP_DROP_CM = 0.69  # lower lip beyond the bone's 0.98 cm, to its 0.71 share of the gap
 JAW_UPPER_LIFT_CM = 0.63  # 0.26 of the gap
-JAW_CORNER_OUT_CM, JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.55, 0.48, 1.2  # 0.23 and 0.2 of the gap
+JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.48, 1.2  # 0.2 of the gap
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
 JAW_RING_FALLOFF = 0.12  # face heights: how far below the chin the jaw's pull fades (1/e)
@@ -118,9 +119,9 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     gt = (_gauss(xy, lower_c, LIP_RADIUS * 0.6) * _smoothstep(jw * 2 - 0.5))[:, None]
     fields["lower_lip_tuck"] = gt * np.array([0.0, LIP_TUCK_UP, -LIP_TUCK_BACK], np.float32)
     jaw_lips = gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0])
-    for corner, side in ((61, -1.0), (291, 1.0)):
+    for corner in fg.MOUTH_CORNERS:
         gc = _gauss(xy, canon[corner, :2], JAW_CORNER_RADIUS)[:, None]
-        jaw_lips = jaw_lips + gc * np.array([side * JAW_CORNER_OUT_CM, 0.0, -JAW_CORNER_BACK_CM])
+        jaw_lips = jaw_lips + gc * np.array([0.0, 0.0, -JAW_CORNER_BACK_CM])
     fields["jaw_open"] = jaw_lips
 
     inner_up = np.zeros_like(canon)

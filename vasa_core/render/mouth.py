@@ -27,6 +27,11 @@ HIDDEN_TEETH_V, GUM_SHADE = 0.08, 0.8
 # Lower teeth: the upper row flipped, narrower and shorter (lower incisors are smaller), with their edge this far
 # above the lower lip's inner line (v units), darker because the upper lip and teeth shade them.
 LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.15, 0.8
+# Teeth re-coloured to a portrait: at most this bright relative to its skin (Lab L; in p01, the asset's source,
+# the 90th percentile of the teeth is 1.1 of the cheeks), tinted by this share of the skin's chroma (in p01 the
+# texture's mean a*, b* are 0.46-0.52 of the cheeks', gums included; less reads as blue-grey teeth next to
+# strongly tinted skin, as in varnished paintings).
+TEETH_MAX_L_OVER_SKIN, TEETH_SKIN_CHROMA = 1.1, 0.6
 # Cavity and tongue colours relative to the portrait's lip colour (Lab lightness factors), corner darkening,
 # and the dark wet band along the inner lip edge (fraction and width in pixels).
 CAVITY_L, TONGUE_L = 0.3, 0.6
@@ -122,14 +127,21 @@ def lab_stats(image: np.ndarray, points: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _recolour(tex_rgba: np.ndarray, src_skin: np.ndarray, dst_skin: np.ndarray) -> np.ndarray:
-    """Move teeth colour from the source portrait's lighting to the target's (lightness ratio, chroma ratio)."""
+    """Move teeth colour from the source portrait's lighting to the target's.
+
+    Lightness scales with the skin's, never brighter than TEETH_MAX_L_OVER_SKIN of it (paper-white sketches
+    would otherwise get glowing teeth). Colour: a desaturated share of the target's skin colour (a painting's
+    yellow varnish, none in a pencil sketch) plus the texture's own variation, scaled by the skin chroma ratio.
+    """
     lab = cv2.cvtColor(np.ascontiguousarray(tex_rgba[..., :3]), cv2.COLOR_RGB2LAB).astype(np.float32)
     l_ratio = np.clip(dst_skin[0] / max(src_skin[0], 1.0), 0.6, 1.3)
     src_c = np.hypot(src_skin[1] - 128, src_skin[2] - 128)
     dst_c = np.hypot(dst_skin[1] - 128, dst_skin[2] - 128)
     c_ratio = np.clip(dst_c / max(src_c, 1.0), 0.0, 1.5)
-    lab[..., 0] *= l_ratio
-    lab[..., 1:] = 128 + (lab[..., 1:] - 128) * c_ratio
+    lab[..., 0] = np.minimum(lab[..., 0] * l_ratio, TEETH_MAX_L_OVER_SKIN * dst_skin[0])
+    opaque = tex_rgba[..., 3] > 127
+    own_mean = lab[..., 1:][opaque].mean(0) if opaque.any() else np.full(2, 128.0, np.float32)
+    lab[..., 1:] = 128 + TEETH_SKIN_CHROMA * (dst_skin[1:] - 128) + (lab[..., 1:] - own_mean) * c_ratio
     rgb = cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     return np.dstack([rgb, tex_rgba[..., 3]])
 
