@@ -29,9 +29,9 @@ HIDDEN_TEETH_V, GUM_SHADE = 0.08, 0.8
 LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.15, 0.8
 # Teeth re-coloured to a portrait: at most this bright relative to its skin (Lab L; in p01, the asset's source,
 # the 90th percentile of the teeth is 1.1 of the cheeks), tinted by this share of the skin's chroma (in p01 the
-# texture's mean a*, b* are 0.46-0.52 of the cheeks', gums included; less reads as blue-grey teeth next to
-# strongly tinted skin, as in varnished paintings).
-TEETH_MAX_L_OVER_SKIN, TEETH_SKIN_CHROMA = 1.1, 0.6
+# texture's mean a*, b* are 0.46-0.52 of the cheeks', gums included; that little reads as blue-grey teeth next
+# to strongly tinted skin, as in varnished paintings, so the tint is stronger).
+TEETH_MAX_L_OVER_SKIN, TEETH_SKIN_CHROMA = 1.1, 0.8
 # Cavity and tongue colours relative to the portrait's lip colour (Lab lightness factors), corner darkening,
 # and the dark wet band along the inner lip edge (fraction and width in pixels).
 CAVITY_L, TONGUE_L = 0.3, 0.6
