@@ -1,6 +1,6 @@
 """The hosted demo: ``python app.py [--host 0.0.0.0] [--port 7860] ...`` (also the Hugging Face Spaces entry point).
 
-Every setting is a flag and an environment variable: ``python app.py --help`` lists them (see docs/DEMO.md).
+Every setting is a flag and an environment variable: ``python app.py --help`` lists them (see the README, "The hosted demo").
 The pipeline and its models load once here, before the server starts; all requests share them.
 """
 

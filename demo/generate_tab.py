@@ -221,7 +221,7 @@ def build_generate_tab(handler: GenerateHandler, settings: DemoSettings) -> None
         inputs=[portrait, audio, transcript, emotion, *sliders.values(), size, seed, consent],
         outputs=[video, download, provenance, report],
         api_name="generate",
-        api_description="Portrait + voice -> (video, download, provenance summary, report). See docs/DEMO.md.",
+        api_description="Portrait + voice -> (video, download, provenance summary, report). See the README's section on the hosted demo.",
         preprocess=False,
         concurrency_limit=settings.concurrency,
         concurrency_id="generate",
