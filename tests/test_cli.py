@@ -29,7 +29,8 @@ def pipeline(tmp_path_factory):
     os.environ["VASA_DATA_DIR"] = str(tmp_path_factory.mktemp("vasa-data"))
     from vasa_core.pipeline import TalkingHeadPipeline
 
-    return TalkingHeadPipeline()
+    with TalkingHeadPipeline() as pipe:
+        yield pipe
 
 
 @pytest.fixture()
@@ -37,13 +38,26 @@ def run_cli(pipeline, monkeypatch, capsys):
     """Runs main() in-process with the module's pipeline (models load once)."""
     import vasa_core.pipeline
 
-    monkeypatch.setattr(vasa_core.pipeline, "TalkingHeadPipeline", lambda *a, **k: pipeline)
+    monkeypatch.setattr(vasa_core.pipeline, "TalkingHeadPipeline", lambda *a, **k: _Borrowed(pipeline))
 
     def run(*args: str) -> tuple[int, str]:
         code = cli.main(["generate", "--quiet", *args])
         return code, capsys.readouterr().err
 
     return run
+
+
+class _Borrowed:
+    """The module's pipeline, lent to main(): its `with` block must not close it."""
+
+    def __init__(self, pipeline):
+        self._pipeline = pipeline
+
+    def __enter__(self):
+        return self._pipeline
+
+    def __exit__(self, *exc):
+        return None
 
 
 def _short_speech(tmp_path: Path, seconds: float = 1.2) -> Path:

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         bar.update(round(fraction * 100) - bar.n)
 
     try:
-        pipeline = TalkingHeadPipeline()
-        result = pipeline.generate(args.image, args.audio, args.out, options, progress=progress, cancel=cancel)
+        with TalkingHeadPipeline() as pipeline:
+            result = pipeline.generate(args.image, args.audio, args.out, options, progress=progress, cancel=cancel)
     except VasaError as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)

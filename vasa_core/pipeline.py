@@ -64,6 +64,16 @@ class TalkingHeadPipeline:
         self.registry = Registry(self.config.registry_url)
         self._models_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Stops the phone-recognition worker processes; the pipeline cannot be used afterwards."""
+        self.audio_analyzer.close()
+
+    def __enter__(self) -> TalkingHeadPipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def generate(
         self,
         image: Path | str | bytes,
@@ -212,9 +222,7 @@ class TalkingHeadPipeline:
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("Generation cancelled; nothing was kept.")
                 chunk = motion.slice(start, min(n, start + options.chunk_frames))
-                frames = renderer.render(chunk)
-                frames = self.watermarker.embed(frames, watermark_id)
-                writer.write(frames)
+                writer.write(self.watermarker.embed(renderer.render(chunk), watermark_id))
                 clock.within("render", (start + chunk.num_frames) / n)
 
 
