@@ -16,7 +16,7 @@ import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.analysis.face_matte import push_pull_fill
-from vasa_core.render.layers import invert_affine, polygon_mask, roi_of, sample_affine
+from vasa_core.render.layers import MASK_SUBPIXEL_BITS, invert_affine, polygon_mask, roi_of, sample_affine
 
 TEETH_ASSET = Path(__file__).resolve().parents[2] / "assets" / "mouth" / "teeth_upper.png"
 TEX_W, TEX_H = 256, 128
@@ -41,6 +41,9 @@ LIP_BAND_DARKEN, LIP_BAND_PX = 0.35, 1.2
 # Tongue: an ellipse in the jaw's mouth frame whose top shows just above the lower teeth edge.
 TONGUE_CENTRE_V, TONGUE_RADII = 0.05, (0.62, 0.3)
 MIN_MOUTH_AREA_PX = 4.0
+# The line where pressed lips meet: the cavity colour over a 1 px anti-aliased line at this opacity, fading in as
+# the mean inner-lip gap falls below SEAM_FADE_PX (there the interior's dark edge band is about as wide).
+SEAM_ALPHA, SEAM_FADE_PX = 0.45, 2.0
 LIP_SAMPLE_POINTS = (0, 17, 37, 267, 84, 314, 40, 270, 91, 321)
 SKIN_SAMPLE_POINTS = (50, 280, 101, 330, 205, 425)
 
@@ -207,12 +210,34 @@ def draw_mouth(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull: np.
     if opacity <= 0.0:
         return
     h, w = out.shape[:2]
-    area = 0.5 * abs(np.dot(lips[:, 0], np.roll(lips[:, 1], 1)) - np.dot(lips[:, 1], np.roll(lips[:, 0], 1)))
-    if area < MIN_MOUTH_AREA_PX:
-        return
     box = roi_of(lips, 2.0, w, h)
     if box is None:
         return
+    area = 0.5 * abs(np.dot(lips[:, 0], np.roll(lips[:, 1], 1)) - np.dot(lips[:, 1], np.roll(lips[:, 0], 1)))
+    if area >= MIN_MOUTH_AREA_PX:
+        _draw_interior(out, tex, lips, skull, jaw, opacity, box)
+    # lips pressed together meet in a shaded line, not in a hard edge between two stretched lip textures
+    mean_gap = 2.0 * area / max(float(np.linalg.norm(lips - np.roll(lips, 1, 0), axis=1).sum()), 1e-6)
+    seam = SEAM_ALPHA * opacity * float(np.clip(1.0 - mean_gap / SEAM_FADE_PX, 0.0, 1.0))
+    if seam > 0.0:
+        _draw_seam(out, lips, box, tex.cavity_rgb, seam)
+
+
+def _draw_seam(out: np.ndarray, lips: np.ndarray, box: tuple[int, int, int, int], colour: np.ndarray,
+               alpha: float) -> None:
+    """An anti-aliased line of ``colour`` along the (closed) inner-lip polygon, blended by ``alpha``."""
+    x0, y0, x1, y1 = box
+    line = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    pts = np.round((lips - [x0, y0]) * (1 << MASK_SUBPIXEL_BITS)).astype(np.int32)
+    cv2.polylines(line, [pts], True, 255, 1, cv2.LINE_AA, MASK_SUBPIXEL_BITS)
+    a = (line.astype(np.float32) * (alpha / 255.0))[..., None]
+    region = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(region * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def _draw_interior(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull: np.ndarray, jaw: np.ndarray,
+                   opacity: float, box: tuple[int, int, int, int]) -> None:
+    """Cavity, tongue and both rows of teeth inside the inner-lip polygon ``lips``, within ``box``."""
     x0, y0, x1, y1 = box
     mouth3 = np.vstack([tex.frame.to_mouth, [0, 0, 1]])
     tex3 = _tex_from_mouth()

@@ -42,11 +42,21 @@ FG_PAD_FRAC = 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
 JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
+LIP_UPPER_MARGIN, LIP_LOWER_MARGIN = fg.INNER_UPPER_LIP[1:-1], fg.INNER_LOWER_LIP[1:-1]
+# The face mesh's two vertex rings inside each lip, between its inner margin and its outer edge, column by column
+# as INNER_UPPER_LIP[1:-1] / INNER_LOWER_LIP[1:-1] (mediapipe face-mesh indices, inner ring first).
+UPPER_LIP_RINGS = ((183, 42, 41, 38, 12, 268, 271, 272, 407), (184, 74, 73, 72, 11, 302, 303, 304, 408))
+LOWER_LIP_RINGS = ((96, 89, 179, 86, 15, 316, 403, 319, 325), (77, 90, 180, 85, 16, 315, 404, 320, 307))
 # A closing upper lid stretches the skin above its margin down over the eye. At full closure the margin samples
 # the portrait this fraction of the way up to the lid crease (DESIGN.md: ~35%), and the fold ring between them
 # moves its sample further up, so the stretch shows lid skin instead of smearing lashes and sclera.
 LID_MARGIN_SHIFT = 0.35
 LID_FOLD_SHIFT = 0.55
+# Pressed lips meet with their red: the face mesh puts the inner-lip margins on the lip's edge against the teeth,
+# so as mouth_close rises each lip's source is compressed toward its outer edge, the margin moving this share of
+# the rest gap into the lip (never past this share of the lip's thickness) at mouth_close = 1: the seam shows
+# lip, not the teeth's edge, and the lip's texture keeps its proportions.
+LIP_MARGIN_GAP_SHARE, LIP_MARGIN_MAX_THICKNESS = 0.1, 0.3
 # A portrait without visible teeth keeps its own mouth at rest: the synthesized interior fades in as the lips part
 # beyond their gap in the portrait, fully by this fraction of the face height.
 MOUTH_FADE_FH = 0.015
@@ -94,8 +104,15 @@ class Renderer:
         lm = a.landmarks
         self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
         self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
-        lids = [(list(fg.EYE_UPPER[e][1:-1]), list(fg.EYE_LOWER[e][1:-1])) for e in (0, 1)]
-        self._lid_gaps = [float(np.linalg.norm(lm[up, :2] - lm[lo, :2], axis=1).mean()) for up, lo in lids]
+        # openings that fold when they close: (upper margin, lower margin, corners, rest gap in pixels)
+        self._openings = [(list(fg.EYE_UPPER[e][1:-1]), list(fg.EYE_LOWER[e][1:-1]), list(fg.EYE_CORNERS[e]))
+                          for e in (0, 1)]
+        lips = (list(LIP_UPPER_MARGIN), list(LIP_LOWER_MARGIN), [fg.INNER_UPPER_LIP[0], fg.INNER_UPPER_LIP[-1]])
+        lip_gap = float(np.linalg.norm(lm[lips[0], :2] - lm[lips[1], :2], axis=1).mean())
+        if lip_gap > raster.GRID_STEP:  # a mouth open wider than a grid cell in the portrait: closing folds it
+            self._openings.append(lips)
+        self._lip_rows, self._lip_shift = _lip_source_shift(lm)
+        self._open_gaps = [float(np.linalg.norm(lm[up, :2] - lm[lo, :2], axis=1).mean()) for up, lo, _ in self._openings]
         self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
 
     @property
@@ -134,7 +151,7 @@ class Renderer:
 
         dst = np.ascontiguousarray(moved[:, :2])
         depth = np.ascontiguousarray(moved[:, 2])
-        src = self._lid_sources(weights)
+        src = self._sources(weights)
         roi = self._moving_region(dst, src)
         if roi is None:
             out[:] = self._image
@@ -159,18 +176,23 @@ class Renderer:
             if tex is not None and (gaze_px.any() or moved_px[list(fg.EYE_UPPER[e] + fg.EYE_LOWER[e])].any()):
                 draw_eye(out, tex, rest2, rigid[:, :2], eye_polygon(moved, e), gaze_px)
 
-    def _lid_sources(self, weights: np.ndarray) -> np.ndarray:
-        """Vertex source pixels for this frame: the rest positions, upper-lid margins shifted toward the fold."""
+    def _sources(self, weights: np.ndarray) -> np.ndarray:
+        """Vertex source pixels for this frame: the rest positions, upper-lid margins shifted toward the fold and
+        inner-lip margins into the lips as they close."""
         blinks = weights[[EXPRESSION_NAMES.index("blink_l"), EXPRESSION_NAMES.index("blink_r")]]
-        if not blinks.any():
+        close = float(weights[EXPRESSION_NAMES.index("mouth_close")])
+        if not blinks.any() and close <= 0:
             return self._src
         src = self._src.copy()
         for eye, w in enumerate(blinks):
+            if w <= 0:
+                continue
             margin = list(fg.EYE_UPPER[eye][1:-1])
             fold = list(fg.UPPER_LID_FOLD[eye])
             crease = self._src[list(fg.UPPER_LID_CREASE[eye])]
             src[margin] += (w * LID_MARGIN_SHIFT) * (crease - self._src[margin])
             src[fold] += (w * LID_FOLD_SHIFT) * (crease - self._src[fold])
+        src[self._lip_rows] += close * self._lip_shift
         return src
 
     def _moving_region(self, dst: np.ndarray, src: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -210,20 +232,19 @@ class Renderer:
         raster.composite(warped, self._plate, self._image, identity, out, oy, ox)
 
     def _fold_boxes(self, dst: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
-        """Boxes (y0, y1, x0, x1) around eyes closing below a third of their rest gap, inside the region.
+        """Boxes (y0, y1, x0, x1) around eyes and lips closing below a third of their rest gap, inside the region.
 
-        A closing lid collapses the eye opening to a line; the grid map interpolated across that line would
-        sample the eyeball in between (a jagged dark seam), so these boxes get an exact per-pixel map.
+        A closing lid (or pair of lips) collapses its opening to a line; the grid map interpolated across that line
+        would sample the eyeball or teeth in between (a jagged seam), so these boxes get an exact per-pixel map.
         """
         boxes = []
         ry0, ry1, rx0, rx1 = region
-        for eye in (0, 1):
-            upper = dst[list(fg.EYE_UPPER[eye][1:-1])]
-            lower = dst[list(fg.EYE_LOWER[eye][1:-1])]
-            if np.linalg.norm(upper - lower, axis=1).mean() > self._lid_gaps[eye] / 3:
+        for (up, lo, corners), rest_gap in zip(self._openings, self._open_gaps):
+            upper, lower = dst[up], dst[lo]
+            if np.linalg.norm(upper - lower, axis=1).mean() > rest_gap / 3:
                 continue
-            pts = np.vstack([upper, lower, dst[list(fg.EYE_CORNERS[eye])]])
-            margin = 0.25 * self._lid_gaps[eye] + 3
+            pts = np.vstack([upper, lower, dst[corners]])
+            margin = 0.25 * rest_gap + 3
             y0 = max(int(pts[:, 1].min() - margin), ry0)
             y1 = min(int(pts[:, 1].max() + margin) + 1, ry1)
             x0 = max(int(pts[:, 0].min() - margin), rx0)
@@ -256,6 +277,24 @@ class Renderer:
             delta = float(np.sign(delta)) * min(abs(delta), HIDDEN_SIDE_MAX_DEG)
         limit = max(MAX_TOTAL_YAW, abs(yaw0))
         return float(np.clip(yaw0 + delta, -limit, limit)) - yaw0
+
+
+def _lip_source_shift(landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Rows of the lip vertices and their (N, 2) source shifts at mouth_close = 1 (LIP_MARGIN_GAP_SHARE)."""
+    pts = landmarks[:, :2]
+    gaps = np.linalg.norm(pts[list(LIP_LOWER_MARGIN)] - pts[list(LIP_UPPER_MARGIN)], axis=1)
+    rows, shifts = [], []
+    for margin, rings, outer in ((LIP_UPPER_MARGIN, UPPER_LIP_RINGS, fg.OUTER_UPPER_LIP[1:-1]),
+                                 (LIP_LOWER_MARGIN, LOWER_LIP_RINGS, fg.OUTER_LOWER_LIP[1:-1])):
+        span = pts[list(outer)] - pts[list(margin)]
+        thickness = np.maximum(np.linalg.norm(span, axis=1), 1e-6)
+        reach = np.minimum(LIP_MARGIN_GAP_SHARE * gaps, LIP_MARGIN_MAX_THICKNESS * thickness)
+        for ring in (margin,) + rings:
+            # each vertex moves by the reach times its share of the way still to go to the outer edge
+            to_go = 1.0 - np.clip(((pts[list(ring)] - pts[list(margin)]) * span).sum(1) / thickness**2, 0.0, 1.0)
+            rows += list(ring)
+            shifts.append(span * (reach * to_go / thickness)[:, None])
+    return rows, np.concatenate(shifts).astype(np.float32)
 
 
 def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
