@@ -229,3 +229,12 @@ def test_mp4_partial_file_is_removed_on_error(tmp_path):
 def test_mp4_refuses_odd_dimensions(tmp_path):
     with pytest.raises(ValueError, match="even"):
         media.Mp4Writer(tmp_path / "x.mp4", 65, 64, 25, AudioClip(_tone(16000, 1.0), 16000))
+
+
+def test_video_file_given_as_audio_uses_its_sound_track(tmp_path):
+    path = tmp_path / "talk.mp4"
+    written = _write_clip(path, 1.6)
+    clip = media.read_audio(path)
+    assert abs(clip.duration_s - written.duration_s) < 0.05
+    spectrum = np.abs(np.fft.rfft(clip.samples[: clip.sample_rate]))
+    assert abs(np.argmax(spectrum) - 220) <= 2  # the 220 Hz tone survived AAC
