@@ -11,6 +11,7 @@ import io
 import math
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -186,19 +187,28 @@ def _read_bytes(data: bytes | Path | str, limit: int, kind: str, name: str | Non
     return path.read_bytes(), label
 
 
+def partial_path(final: Path, stage: str) -> Path:
+    """A hidden, unique sibling of ``final`` for work in progress (same disk, so os.replace is atomic)."""
+    return final.with_name(f".{stage}-{uuid.uuid4().hex}{final.suffix}")
+
+
 class Mp4Writer:
     """Streams frame chunks and the matching audio into an H.264 + AAC MP4.
 
     The file is written next to ``path`` under a temporary name and moved into place on success; on any
-    exception the partial file is removed. Audio is trimmed or padded to exactly the video's duration.
+    exception the partial file is removed. Audio is trimmed or padded to exactly the video's duration. Give the
+    whole ``audio`` up front, or (streaming) append it with ``add_audio`` ahead of the frames it plays under.
     """
 
-    def __init__(self, path: Path | str, width: int, height: int, fps: int, audio: AudioClip, threads: int = 0):
+    def __init__(
+        self, path: Path | str, width: int, height: int, fps: int, audio: AudioClip | None = None, threads: int = 0
+    ):
         if width % 2 or height % 2:
             raise ValueError(f"H.264 yuv420p needs even dimensions, got {width}x{height}")
         self.path = Path(path)
         self.width, self.height, self.fps = width, height, fps
-        self._audio = resample(audio, AAC_RATE).samples
+        self._pending = resample(audio, AAC_RATE).samples if audio is not None else np.zeros(0, np.float32)
+        self._resampler: av.AudioResampler | None = None
         self._audio_written = 0
         self._frames_written = 0
         self._threads = threads
@@ -239,12 +249,24 @@ class Mp4Writer:
         except OSError as exc:
             raise _storage_error(exc, self.path) from exc
 
+    def add_audio(self, clip: AudioClip) -> None:
+        """Append audio (streaming); every call must use the same sample rate."""
+        if self._resampler is None:
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=AAC_RATE)
+        frame = av.AudioFrame.from_ndarray(clip.samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
+        frame.sample_rate = clip.sample_rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        self._pending = np.concatenate([self._pending, *out])
+
     def _write_audio_until(self, end: int, final: bool) -> None:
-        while self._audio_written + (0 if final else AAC_FRAME) <= end and self._audio_written < end:
+        while self._audio_written < end:
             n = min(AAC_FRAME, end - self._audio_written)
+            if not final and (n < AAC_FRAME or len(self._pending) < n):
+                return  # AAC wants whole frames: wait for more video time or more audio
             chunk = np.zeros(n, np.float32)
-            src = self._audio[self._audio_written : self._audio_written + n]
+            src = self._pending[:n]
             chunk[: len(src)] = src
+            self._pending = self._pending[n:]
             af = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
             af.sample_rate = AAC_RATE
             af.pts = self._audio_written
@@ -256,6 +278,9 @@ class Mp4Writer:
         try:
             if exc_type is None:
                 try:
+                    if self._resampler is not None:
+                        tail = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(None)]
+                        self._pending = np.concatenate([self._pending, *tail])
                     self._write_audio_until(self._frames_written * AAC_RATE // self.fps, final=True)
                     self._container.mux(self._video.encode(None))
                     self._container.mux(self._audio_stream.encode(None))

@@ -24,6 +24,7 @@ from .analysis.face import FaceAnalyzer
 from .errors import GenerationCancelled, InputError, PolicyRefusal
 from .motion import MotionGenerator, ProceduralMotionGenerator, load_motion, save_motion
 from .render import Renderer
+from .streaming import StreamSession
 from .types import GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, stage name)
@@ -36,6 +37,7 @@ _PROGRESS = {
     "face_analysis": 0.05,
     "audio_analysis": 0.12,
     "motion": 0.2,
+    "stream": 0.25,
     "render": 0.25,
     "sign": 0.96,
     "record": 0.99,
@@ -97,13 +99,10 @@ class TalkingHeadPipeline:
             clip = media.read_audio(audio_bytes, max_s=options.max_audio_s, name=audio_name)
 
         # 2. Screen the portrait under the policy: nothing is generated from a refused upload.
-        with clock("screening"), self._models_lock:
-            screening = self.screener.screen(image_bytes, options.policy, options.consent)
-        _raise_if_refused(screening)
+        screening = self._screen(image_bytes, options, clock)
 
         # 3. Analyse the face once: landmarks, pose, matte, clean plate, mesh.
-        with clock("face_analysis"), self._models_lock:
-            analysis = self.face_analyzer.analyze(portrait, size=options.size, framing=options.framing)
+        analysis = self._analyse_face(portrait, options, clock)
 
         # 4. Analyse the voice per output frame: loudness, voicing, pitch, formants, phones.
         with clock("audio_analysis"), self._models_lock:
@@ -117,7 +116,7 @@ class TalkingHeadPipeline:
 
         # 6. Render, watermark and encode chunk by chunk, so memory stays flat for long audio.
         watermark_id = self.watermarker.new_id()
-        unsigned = out_path.with_name(f".unsigned-{uuid.uuid4().hex}.mp4")
+        unsigned = media.partial_path(out_path, "unsigned")
         with clock("render"):
             renderer = Renderer(analysis, device=options.device)
             try:
@@ -126,49 +125,11 @@ class TalkingHeadPipeline:
                 unsigned.unlink(missing_ok=True)
                 raise
 
-        # 7. Sign the MP4 with a C2PA manifest naming the inputs, controls, screening and watermark.
-        generation_id = uuid.uuid4().hex
-        with clock("sign"):
-            try:
-                manifest = self.signer.sign(
-                    unsigned,
-                    out_path,
-                    ManifestInputs(
-                        generation_id=generation_id,
-                        watermark_id=watermark_id,
-                        portrait=image_bytes,
-                        portrait_filename=image_name,
-                        audio=audio_bytes,
-                        audio_filename=audio_name,
-                        controls=to_jsonable(options),
-                        screening=screening,
-                        software_name=SOFTWARE_AGENT,
-                        software_version=__version__,
-                        title=out_path.name,
-                    ),
-                )
-            finally:
-                unsigned.unlink(missing_ok=True)
-
-        # 8. Record the generation; a clip without a registry record is not left behind.
-        with clock("record"):
-            try:
-                self.registry.record(
-                    GenerationRecord(
-                        generation_id=generation_id,
-                        watermark_id=watermark_id,
-                        portrait_sha256=hashlib.sha256(image_bytes).hexdigest(),
-                        audio_sha256=hashlib.sha256(audio_bytes).hexdigest(),
-                        options=to_jsonable(options),
-                        screening=to_jsonable(screening),
-                        manifest=to_jsonable(manifest),
-                        software=f"{SOFTWARE_AGENT} {__version__}",
-                        video_sha256=_sha256_file(out_path),
-                    )
-                )
-            except BaseException:
-                out_path.unlink(missing_ok=True)
-                raise
+        # 7-8. Sign the MP4 (C2PA: inputs, controls, screening, watermark) and record it in the registry.
+        generation_id, manifest = self._sign_and_record(
+            unsigned, out_path, watermark_id, (image_bytes, image_name), (audio_bytes, audio_name),
+            options, screening, clock,
+        )
         clock.done()
 
         return GenerationResult(
@@ -186,6 +147,92 @@ class TalkingHeadPipeline:
             timings=tuple(clock.timings),
             warnings=analysis.warnings + features.warnings,
         )
+
+    def open_stream(
+        self,
+        image: Path | str | bytes,
+        out_path: Path | str,
+        sample_rate: int,
+        options: GenerationOptions = GenerationOptions(),
+        image_name: str | None = None,
+    ) -> StreamSession:
+        """Live generation: screen and analyse the portrait now, then push audio and get frames back.
+
+        The same safeguards as ``generate``: frames are watermarked before they are returned, and
+        ``StreamSession.finish()`` signs and records the MP4 of the whole session.
+        """
+        clock = _StageClock(None)
+        image_bytes, image_name = _as_bytes(image, image_name, "portrait")
+        with clock("decode"):
+            portrait = media.read_image(image_bytes, name=image_name)
+        screening = self._screen(image_bytes, options, clock)
+        analysis = self._analyse_face(portrait, options, clock)
+        return StreamSession(self, (image_bytes, image_name), screening, analysis, Path(out_path), sample_rate,
+                             options, clock)
+
+    def _screen(self, image_bytes: bytes, options: GenerationOptions, clock: _StageClock) -> ScreeningReport:
+        with clock("screening"), self._models_lock:
+            screening = self.screener.screen(image_bytes, options.policy, options.consent)
+        _raise_if_refused(screening)
+        return screening
+
+    def _analyse_face(self, portrait: np.ndarray, options: GenerationOptions, clock: _StageClock) -> PortraitAnalysis:
+        with clock("face_analysis"), self._models_lock:
+            return self.face_analyzer.analyze(portrait, size=options.size, framing=options.framing)
+
+    def _sign_and_record(
+        self,
+        unsigned: Path,
+        out_path: Path,
+        watermark_id: str,
+        portrait: tuple[bytes, str],
+        audio: tuple[bytes, str],
+        options: GenerationOptions,
+        screening: ScreeningReport,
+        clock: _StageClock,
+    ) -> tuple[str, object]:
+        """Signs ``unsigned`` into ``out_path`` and records it; on any failure neither clip nor record is left."""
+        generation_id = uuid.uuid4().hex
+        with clock("sign"):
+            try:
+                manifest = self.signer.sign(
+                    unsigned,
+                    out_path,
+                    ManifestInputs(
+                        generation_id=generation_id,
+                        watermark_id=watermark_id,
+                        portrait=portrait[0],
+                        portrait_filename=portrait[1],
+                        audio=audio[0],
+                        audio_filename=audio[1],
+                        controls=to_jsonable(options),
+                        screening=screening,
+                        software_name=SOFTWARE_AGENT,
+                        software_version=__version__,
+                        title=out_path.name,
+                    ),
+                )
+            finally:
+                unsigned.unlink(missing_ok=True)
+        with clock("record"):
+            try:
+                self.registry.record(
+                    GenerationRecord(
+                        generation_id=generation_id,
+                        watermark_id=watermark_id,
+                        portrait_sha256=hashlib.sha256(portrait[0]).hexdigest(),
+                        audio_sha256=hashlib.sha256(audio[0]).hexdigest(),
+                        options=to_jsonable(options),
+                        screening=to_jsonable(screening),
+                        manifest=to_jsonable(manifest),
+                        software=f"{SOFTWARE_AGENT} {__version__}",
+                        video_sha256=_sha256_file(out_path),
+                    )
+                )
+            except BaseException:
+                out_path.unlink(missing_ok=True)
+                raise
+        return generation_id, manifest
 
     def _motion(self, features, analysis, options: GenerationOptions) -> MotionSequence:
         if options.motion_path is None:

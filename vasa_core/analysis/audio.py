@@ -89,8 +89,13 @@ class AudioAnalyzer:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def analyze(self, clip: AudioClip, fps: float, transcript: str | None = None) -> AudioFeatures:
-        """Per-frame features of ``clip`` at ``fps``; with a transcript (English), phones come from alignment."""
+    def analyze(
+        self, clip: AudioClip, fps: float, transcript: str | None = None, recognise_phones: bool = True
+    ) -> AudioFeatures:
+        """Per-frame features of ``clip`` at ``fps``; with a transcript (English), phones come from alignment.
+
+        ``recognise_phones=False`` skips phone recognition (streaming: decoding needs more context than a short window).
+        """
         if not (MIN_FPS <= fps <= MAX_FPS):
             raise InputError(f"fps={fps!r} is out of range: accepted {MIN_FPS:g}..{MAX_FPS:g} frames per second.")
         if clip.samples.ndim != 1 or len(clip.samples) == 0:
@@ -110,7 +115,7 @@ class AudioAnalyzer:
         pending_alignment = self._sphinx.align(pcm16, words) if words else None
         vad_probs = self._vad_probabilities(audio)
         spans = speech_spans(vad_probs, len(audio))
-        pending_loop = None if words else self._sphinx.phone_loop(pcm16, spans)
+        pending_loop = None if (words or not recognise_phones) else self._sphinx.phone_loop(pcm16, spans)
 
         # Meanwhile, here: the frame features (the workers decode on the other core).
         loudness = frame_loudness(audio, SPHINX_RATE, fps, num_frames)
@@ -118,7 +123,7 @@ class AudioAnalyzer:
         voice_activity = np.interp(frame_centres(fps, num_frames), vad_times, vad_probs).astype(np.float32)
         f0, formants = pitch_and_formants(audio, SPHINX_RATE, fps, num_frames)
 
-        source = "phone-loop"
+        source, phones = "phone-loop", []
         if pending_alignment is not None:
             try:
                 source, phones, align_warnings = pending_alignment.result()

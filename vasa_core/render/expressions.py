@@ -177,15 +177,16 @@ def lid_fields(landmarks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def mouth_close_field(landmarks: np.ndarray, jaw_w: np.ndarray) -> np.ndarray:
-    """(478, 2) pixels: brings the portrait's own inner lips together (40% upper, 60% lower lip travel)."""
-    pts = landmarks[:, :2]
+    """(478, 3) camera-frame pixels: brings the portrait's own inner lips together (40% upper, 60% lower lip
+    travel), in depth too: lips apart over teeth sit at different depths, and would part again when the head turns."""
+    pts = fg.to_camera_frame(landmarks)
     up, lo = list(INNER_UPPER_MID), list(INNER_LOWER_MID)
     gap = pts[lo] - pts[up]
     mean_gap = gap.mean(0)
-    mouth_w = np.linalg.norm(pts[fg.MOUTH_CORNERS[0]] - pts[fg.MOUTH_CORNERS[1]])
-    centre = pts[[fg.UPPER_LIP_CENTER, fg.LOWER_LIP_CENTER]].mean(0)
-    g = np.exp(-0.5 * (np.linalg.norm(pts - centre, axis=1) / (0.45 * mouth_w)) ** 2)
-    disp = np.zeros((len(pts), 2), np.float32)
+    mouth_w = np.linalg.norm(pts[fg.MOUTH_CORNERS[0], :2] - pts[fg.MOUTH_CORNERS[1], :2])
+    centre = pts[[fg.UPPER_LIP_CENTER, fg.LOWER_LIP_CENTER], :2].mean(0)
+    g = np.exp(-0.5 * (np.linalg.norm(pts[:, :2] - centre, axis=1) / (0.45 * mouth_w)) ** 2)
+    disp = np.zeros((len(pts), 3), np.float32)
     w = np.concatenate([jaw_w, np.zeros(len(pts) - len(jaw_w), np.float32)])
     disp += (g * (1 - w))[:, None] * (0.4 * mean_gap)
     disp -= (g * w)[:, None] * (0.6 * mean_gap)
@@ -215,7 +216,7 @@ class ExpressionRig:
         for name, field in lid_fields(analysis.landmarks).items():
             basis[EXPRESSION_NAMES.index(name), :, :2] = field
         jw = jaw_weights(canon)
-        basis[EXPRESSION_NAMES.index("mouth_close"), :, :2] = mouth_close_field(analysis.landmarks, jw)
+        basis[EXPRESSION_NAMES.index("mouth_close")] = mouth_close_field(analysis.landmarks, jw)
         full_jw = _mesh_jaw_weights(analysis, jw)
         hinge_cam = fg.fit_head_pose(analysis.landmarks).to_camera(JAW_HINGE_CM[None])[0]
         # canonical +x axis; in the camera frame a positive turn about it moves the chin down (+y) and back (+z)

@@ -202,7 +202,8 @@ _ASSET_SKIN_LAB = np.array([189.0, 146.0, 143.0], np.float32)
 
 def draw_mouth(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull: np.ndarray, jaw: np.ndarray,
                opacity: float = 1.0) -> None:
-    """Composite the mouth interior into ``out`` inside the current inner-lip polygon ``lips`` (N, 2).
+    """Composite the mouth interior into ``out`` inside the current inner-lip polygon ``lips`` (N, 2), and the
+    line where the lips meet as they close.
 
     skull, jaw: (2, 3) affine maps from portrait pixels to frame pixels for the upper and lower jaw;
     opacity: 0..1 weight of the interior over what the warp put there.

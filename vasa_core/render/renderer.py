@@ -17,7 +17,7 @@ import numpy as np
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.errors import InputError
 from vasa_core.render import raster
-from vasa_core.render.expressions import ExpressionRig
+from vasa_core.render.expressions import INNER_LOWER_MID, INNER_UPPER_MID, ExpressionRig
 from vasa_core.render.eyes import build_eye_texture, draw_eye, eye_polygon
 from vasa_core.render.layers import fit_affine
 from vasa_core.render.mouth import build_mouth_textures, draw_mouth
@@ -42,9 +42,8 @@ FG_PAD_FRAC = 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
 JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
-LIP_UPPER_MARGIN, LIP_LOWER_MARGIN = fg.INNER_UPPER_LIP[1:-1], fg.INNER_LOWER_LIP[1:-1]
 # The face mesh's two vertex rings inside each lip, between its inner margin and its outer edge, column by column
-# as INNER_UPPER_LIP[1:-1] / INNER_LOWER_LIP[1:-1] (mediapipe face-mesh indices, inner ring first).
+# as expressions.INNER_UPPER_MID / INNER_LOWER_MID (mediapipe face-mesh indices, inner ring first).
 UPPER_LIP_RINGS = ((183, 42, 41, 38, 12, 268, 271, 272, 407), (184, 74, 73, 72, 11, 302, 303, 304, 408))
 LOWER_LIP_RINGS = ((96, 89, 179, 86, 15, 316, 403, 319, 325), (77, 90, 180, 85, 16, 315, 404, 320, 307))
 # A closing upper lid stretches the skin above its margin down over the eye. At full closure the margin samples
@@ -105,14 +104,13 @@ class Renderer:
         self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
         self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
         # openings that fold when they close: (upper margin, lower margin, corners, rest gap in pixels)
-        self._openings = [(list(fg.EYE_UPPER[e][1:-1]), list(fg.EYE_LOWER[e][1:-1]), list(fg.EYE_CORNERS[e]))
-                          for e in (0, 1)]
-        lips = (list(LIP_UPPER_MARGIN), list(LIP_LOWER_MARGIN), [fg.INNER_UPPER_LIP[0], fg.INNER_UPPER_LIP[-1]])
-        lip_gap = float(np.linalg.norm(lm[lips[0], :2] - lm[lips[1], :2], axis=1).mean())
-        if lip_gap > raster.GRID_STEP:  # a mouth open wider than a grid cell in the portrait: closing folds it
-            self._openings.append(lips)
+        openings = [(list(fg.EYE_UPPER[e][1:-1]), list(fg.EYE_LOWER[e][1:-1]), list(fg.EYE_CORNERS[e])) for e in (0, 1)]
+        openings.append((list(INNER_UPPER_MID), list(INNER_LOWER_MID), [fg.INNER_UPPER_LIP[0], fg.INNER_UPPER_LIP[-1]]))
+        self._folds = [(up, lo, corners, float(np.linalg.norm(lm[up, :2] - lm[lo, :2], axis=1).mean()))
+                       for up, lo, corners in openings]
+        if self._folds[-1][3] <= raster.GRID_STEP:  # lips (nearly) closed in the portrait: no opening to fold
+            self._folds.pop()
         self._lip_rows, self._lip_shift = _lip_source_shift(lm)
-        self._open_gaps = [float(np.linalg.norm(lm[up, :2] - lm[lo, :2], axis=1).mean()) for up, lo, _ in self._openings]
         self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
 
     @property
@@ -185,8 +183,6 @@ class Renderer:
             return self._src
         src = self._src.copy()
         for eye, w in enumerate(blinks):
-            if w <= 0:
-                continue
             margin = list(fg.EYE_UPPER[eye][1:-1])
             fold = list(fg.UPPER_LID_FOLD[eye])
             crease = self._src[list(fg.UPPER_LID_CREASE[eye])]
@@ -239,7 +235,7 @@ class Renderer:
         """
         boxes = []
         ry0, ry1, rx0, rx1 = region
-        for (up, lo, corners), rest_gap in zip(self._openings, self._open_gaps):
+        for up, lo, corners, rest_gap in self._folds:
             upper, lower = dst[up], dst[lo]
             if np.linalg.norm(upper - lower, axis=1).mean() > rest_gap / 3:
                 continue
@@ -282,10 +278,10 @@ class Renderer:
 def _lip_source_shift(landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
     """Rows of the lip vertices and their (N, 2) source shifts at mouth_close = 1 (LIP_MARGIN_GAP_SHARE)."""
     pts = landmarks[:, :2]
-    gaps = np.linalg.norm(pts[list(LIP_LOWER_MARGIN)] - pts[list(LIP_UPPER_MARGIN)], axis=1)
+    gaps = np.linalg.norm(pts[list(INNER_LOWER_MID)] - pts[list(INNER_UPPER_MID)], axis=1)
     rows, shifts = [], []
-    for margin, rings, outer in ((LIP_UPPER_MARGIN, UPPER_LIP_RINGS, fg.OUTER_UPPER_LIP[1:-1]),
-                                 (LIP_LOWER_MARGIN, LOWER_LIP_RINGS, fg.OUTER_LOWER_LIP[1:-1])):
+    for margin, rings, outer in ((INNER_UPPER_MID, UPPER_LIP_RINGS, fg.OUTER_UPPER_LIP[1:-1]),
+                                 (INNER_LOWER_MID, LOWER_LIP_RINGS, fg.OUTER_LOWER_LIP[1:-1])):
         span = pts[list(outer)] - pts[list(margin)]
         thickness = np.maximum(np.linalg.norm(span, axis=1), 1e-6)
         reach = np.minimum(LIP_MARGIN_GAP_SHARE * gaps, LIP_MARGIN_MAX_THICKNESS * thickness)
