@@ -124,7 +124,7 @@ def read_audio(data: bytes | Path | str, max_s: float = 600.0, name: str | None 
         except Exception as exc:
             if not pieces:
                 raise InputError(f"{label} could not be decoded ({exc}). Re-export it as WAV or MP3.") from None
-    samples = np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, np.float32)
+    samples = np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
     if len(samples) < rate * 0.1:
         raise InputError(f"{label} is empty (under 0.1 s of sound). Upload a recording of speech or singing.")
     if len(samples) > (max_s + 1.0) * rate:
@@ -256,7 +256,8 @@ class Mp4Writer:
         frame = av.AudioFrame.from_ndarray(clip.samples.reshape(1, -1).astype(np.float32), format="flt", layout="mono")
         frame.sample_rate = clip.sample_rate
         out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
-        self._pending = np.concatenate([self._pending, *out])
+        if out:
+            self._pending = np.concatenate([self._pending, *out])
 
     def _write_audio_until(self, end: int, final: bool) -> None:
         while self._audio_written < end:

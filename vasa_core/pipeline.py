@@ -25,7 +25,7 @@ from .errors import GenerationCancelled, InputError, PolicyRefusal
 from .motion import MotionGenerator, ProceduralMotionGenerator, load_motion, save_motion
 from .render import Renderer
 from .streaming import StreamSession
-from .types import GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
+from .types import AudioClip, GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, stage name)
 SOFTWARE_AGENT = "vasa-studio"
@@ -264,13 +264,19 @@ class TalkingHeadPipeline:
         cancel: threading.Event | None,
     ) -> None:
         n = motion.num_frames
-        with media.Mp4Writer(path, analysis.width, analysis.height, options.fps, clip) as writer:
+        samples_per_frame = clip.sample_rate / options.fps
+        # Audio goes to the encoder chunk by chunk too: no whole-clip copy at the AAC rate (115 MB for 10 min).
+        with media.Mp4Writer(path, analysis.width, analysis.height, options.fps) as writer:
             for start in range(0, n, options.chunk_frames):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("Generation cancelled; nothing was kept.")
-                chunk = motion.slice(start, min(n, start + options.chunk_frames))
-                writer.write(self.watermarker.embed(renderer.render(chunk), watermark_id))
-                clock.within("render", (start + chunk.num_frames) / n)
+                stop = min(n, start + options.chunk_frames)
+                first, last = round(start * samples_per_frame), round(stop * samples_per_frame)
+                if stop == n:
+                    last = len(clip.samples)
+                writer.add_audio(AudioClip(clip.samples[first:last], clip.sample_rate))
+                writer.write(self.watermarker.embed(renderer.render(motion.slice(start, stop)), watermark_id))
+                clock.within("render", stop / n)
 
 
 def _raise_if_refused(report: ScreeningReport) -> None:
