@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,16 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("VASA_DATA_DIR", str(d))
     monkeypatch.delenv("VASA_REGISTRY_URL", raising=False)
     return d
+
+
+def read_rgb(path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB, read the way the face and render tests always read portraits."""
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="session")
+def analyzer():
+    """One FaceAnalyzer (mediapipe graphs) shared by the face and render tests."""
+    from vasa_core.analysis.face import FaceAnalyzer
+
+    return FaceAnalyzer()

@@ -10,25 +10,16 @@ from vasa_core.analysis import face_geometry as fg
 from vasa_core.analysis.face_matte import push_pull_fill
 from vasa_core.errors import InputError
 
+from .conftest import read_rgb
+
 P01 = "portraits/p01_ai_stylegan2_tpdne_woman_frontal.jpeg"  # frontal, smiling with teeth
 P14 = "portraits/p14_painting_vermeer_pearl_earring_turned.jpg"  # 3/4 view painting, 1092x1280
 P03 = "portraits/p03_ai_flux_man_halfbody_frontal.png"  # half-body, small face, closed mouth
 
 
-def _read(path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    from vasa_core.analysis.face import FaceAnalyzer
-
-    return FaceAnalyzer()
-
-
 @pytest.fixture(scope="module")
 def p01(analyzer, shared_media):
-    return analyzer.analyze(_read(shared_media / P01), size=384)
+    return analyzer.analyze(read_rgb(shared_media / P01), size=384)
 
 
 # --- pure geometry: no media needed ---------------------------------------------------------------------------
@@ -142,7 +133,7 @@ def test_mesh_covers_image_and_pins_border(p01):
 
 
 def test_turned_painting_pose_and_aspect(analyzer, shared_media):
-    a = analyzer.analyze(_read(shared_media / P14), size=256)
+    a = analyzer.analyze(read_rgb(shared_media / P14), size=256)
     assert max(a.image.shape[:2]) == 256 and a.image.shape[0] % 2 == 0 and a.image.shape[1] % 2 == 0
     assert a.image.shape[1] == 218  # 1092x1280 -> 218.4 -> even 218
     assert abs(a.head_pose[0]) > 20  # the 3/4 view is measured as turned
@@ -150,7 +141,7 @@ def test_turned_painting_pose_and_aspect(analyzer, shared_media):
 
 
 def test_head_framing_crops_to_head_and_shoulders(analyzer, shared_media):
-    image = _read(shared_media / P03)
+    image = read_rgb(shared_media / P03)
     whole = analyzer.analyze(image, size=256)
     head = analyzer.analyze(image, size=256, framing="head")
     assert head.image.shape[0] == head.image.shape[1] == 256
@@ -173,7 +164,7 @@ def test_bad_images_are_input_errors(analyzer, bad):
 
 def test_bad_framing_is_an_input_error(analyzer, shared_media):
     with pytest.raises(InputError, match="framing"):
-        analyzer.analyze(_read(shared_media / P01), framing="full")
+        analyzer.analyze(read_rgb(shared_media / P01), framing="full")
 
 
 def test_track_video_frames(analyzer, shared_media):

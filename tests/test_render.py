@@ -12,30 +12,21 @@ from vasa_core.errors import InputError
 from vasa_core.render import Renderer
 from vasa_core.types import EXPRESSION_NAMES, MotionSequence
 
+from .conftest import read_rgb
+
 P01 = "portraits/p01_ai_stylegan2_tpdne_woman_frontal.jpeg"  # frontal, teeth visible, studio background
 P07 = "portraits/p07_ai_sd_woman_frontal_digitalart.png"  # frontal, closed mouth
 SIZE = 320
 
 
-def _read(path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-@pytest.fixture(scope="module")
-def analyzer():
-    from vasa_core.analysis.face import FaceAnalyzer
-
-    return FaceAnalyzer()
-
-
 @pytest.fixture(scope="module")
 def p01(analyzer, shared_media):
-    return analyzer.analyze(_read(shared_media / P01), size=SIZE)
+    return analyzer.analyze(read_rgb(shared_media / P01), size=SIZE)
 
 
 @pytest.fixture(scope="module")
 def p07(analyzer, shared_media):
-    return analyzer.analyze(_read(shared_media / P07), size=SIZE)
+    return analyzer.analyze(read_rgb(shared_media / P07), size=SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +141,7 @@ def test_head_turn_direction_and_size(analyzer, r07, p07):
 def test_turned_portrait_limits_turns_toward_its_hidden_side(analyzer, shared_media):
     from vasa_core.render.renderer import HIDDEN_SIDE_MAX_DEG
 
-    a = analyzer.analyze(_read(shared_media / "portraits/p14_painting_vermeer_pearl_earring_turned.jpg"), size=256)
+    a = analyzer.analyze(read_rgb(shared_media / "portraits/p14_painting_vermeer_pearl_earring_turned.jpg"), size=256)
     r = Renderer(a)
     toward = float(-np.sign(a.head_pose[0]))  # the 3/4 view's hidden side is toward frontal
     big = r.render(motion(1, rot=(toward * 20.0, 0, 0)))
