@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import memory, quality, speed
-from .report import (RESULTS_JSON, RESULTS_MD, ROOT, Row, failed_row, load_results, markdown_table, run_info,
+from .report import (RESULTS_JSON, RESULTS_MD, ROOT, Row, failed_row, load_results, markdown_table, merge_previous,
+                     run_info,
                      summary, update_readme, write_results)
 
 ASSETS = ROOT / "assets" / "examples"
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                         help=f"run only this section (repeatable): {', '.join(SECTIONS)}")
     parser.add_argument("--update-readme", action="store_true", help="also rewrite README.md's performance table")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: keep the other sections' rows from the last results.json (the header "
+                             "names both runs)")
     parser.add_argument("--readme-from-results", action="store_true",
                         help="run nothing: rewrite README.md's table from the last results.json")
     parser.add_argument("--media", type=Path, default=SHARED_MEDIA, help="the shared test media folder")
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where results.md and results.json are written")
     args = parser.parse_args(argv)
     sections = args.only or list(SECTIONS)
+    if args.merge and not args.only:
+        parser.error("--merge keeps the sections that --only leaves out; name at least one with --only")
     if args.readme_from_results:
         update_readme(*load_results(args.results_dir / RESULTS_JSON.name))
         return 0
@@ -84,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"section {section} done in {time.perf_counter() - start:.0f} s")
 
     info = run_info("quick" if args.quick else "full", sections)
+    if args.merge:
+        rows, details, info = merge_previous(rows, details, info, args.results_dir / RESULTS_JSON.name)
     write_results(rows, info, details, args.results_dir / RESULTS_MD.name, args.results_dir / RESULTS_JSON.name,
                   appendix=quality.clip_table(details.get("quality", {})))
     print(markdown_table(rows))

@@ -152,8 +152,35 @@ def markdown_table(rows: list[Row]) -> str:
 def header(info: RunInfo) -> str:
     load = info.extra.get("load_average_1min")
     busy = f" (1-minute load average {load} when it finished)" if load is not None else ""
-    return (f"Measured {info.date_utc} on {info.machine}{busy}; commit {info.commit}; "
+    text = (f"Measured {info.date_utc} on {info.machine}{busy}; commit {info.commit}; "
             f"`python -m bench` ({info.mode}).")
+    runs: dict[str, list[str]] = {}
+    for section, run in info.extra.get("section_runs", {}).items():
+        runs.setdefault(run, []).append(section)
+    if len(runs) > 1:  # a merged table (--only ... --merge): say which rows come from which run
+        text += " Sections by run: " + "; ".join(f"{', '.join(secs)} at {run}" for run, secs in runs.items()) + "."
+    return text
+
+
+def merge_previous(rows: list[Row], details: dict[str, Any], info: RunInfo,
+                   json_path: Path = RESULTS_JSON) -> tuple[list[Row], dict[str, Any], RunInfo]:
+    """This run's sections plus every other section's rows and details from the results.json at ``json_path``;
+    the returned info records which run (date, commit) each section's rows come from."""
+    if not json_path.is_file():
+        return rows, details, info
+    old_rows, old_info = load_results(json_path)
+    rerun = set(info.extra.get("sections", []))
+    kept = [r for r in old_rows if r.section not in rerun]
+    old_runs = old_info.extra.get("section_runs", {})
+    this_run = f"{info.date_utc} (commit {info.commit})"
+    section_runs = {r.section: old_runs.get(r.section, f"{old_info.date_utc} (commit {old_info.commit})")
+                    for r in kept} | {section: this_run for section in rerun}
+    order = list(dict.fromkeys(r.section for r in old_rows))
+    merged = sorted(kept + rows, key=lambda r: order.index(r.section) if r.section in order else len(order))
+    old_details = json.loads(json_path.read_text()).get("details", {})
+    kept_details = {k: v for k, v in old_details.items() if k not in rerun}
+    return merged, kept_details | details, RunInfo(info.date_utc, info.machine, info.commit, info.mode,
+                                                   info.extra | {"section_runs": section_runs})
 
 
 def summary(rows: list[Row]) -> str:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import c2pa
 
@@ -46,13 +46,16 @@ _BUILDER_SETTINGS = {"builder": {"thumbnail": {"enabled": False}}}
 
 @dataclass(frozen=True)
 class ManifestInputs:
-    """What one generation's manifest states. Bytes are hashed (SHA-256) and added as ingredients."""
+    """What one generation's manifest states. Inputs are hashed (SHA-256) and added as ingredients.
+
+    The audio may be a path: an hour-long recording is streamed from disk rather than held in memory.
+    """
 
     generation_id: str
     watermark_id: str
     portrait: bytes = field(repr=False)
     portrait_filename: str
-    audio: bytes = field(repr=False)
+    audio: bytes | Path = field(repr=False)
     audio_filename: str
     controls: Mapping[str, Any]  # JSON-able: the Controls and options that shaped the clip
     screening: ScreeningReport
@@ -116,7 +119,7 @@ class Signer:
         """Writes a signed copy of the MP4 ``src`` to ``dst`` (atomically) and returns the manifest as read back."""
         src, dst = Path(src), Path(dst)
         portrait_mime = sniff_mime(inputs.portrait[:16]) or "application/octet-stream"
-        audio_mime = sniff_mime(inputs.audio[:16]) or "application/octet-stream"
+        audio_mime = sniff_mime(_head(inputs.audio)) or "application/octet-stream"
         builder = c2pa.Builder(_manifest_definition(inputs), context=c2pa.Context.from_dict(_BUILDER_SETTINGS))
         for data, name, mime in (
             (inputs.portrait, inputs.portrait_filename, portrait_mime),
@@ -124,7 +127,8 @@ class Signer:
         ):
             ingredient = {"title": name, "format": mime, "relationship": "inputTo"}
             try:
-                builder.add_ingredient(ingredient, mime, io.BytesIO(data))
+                with _binary_stream(data) as stream:
+                    builder.add_ingredient(ingredient, mime, stream)
             except c2pa.C2paError:
                 # Formats c2pa cannot parse (e.g. FLAC) still enter as a described ingredient; the hash is in
                 # the generation assertion either way.
@@ -173,7 +177,7 @@ def _manifest_definition(inputs: ManifestInputs) -> dict[str, Any]:
         "generation_id": inputs.generation_id,
         "watermark_id": inputs.watermark_id,
         "inputs": [
-            {"role": role, "title": title, "sha256": hashlib.sha256(data).hexdigest()}
+            {"role": role, "title": title, "sha256": _sha256(data)}
             for role, title, data in (
                 ("portrait", inputs.portrait_filename, inputs.portrait),
                 ("audio", inputs.audio_filename, inputs.audio),
@@ -259,3 +263,16 @@ def _read_pem(path: Path, variable: str) -> bytes:
         raise ValueError(f"{variable}={path} is not PEM: expected '-----BEGIN ...' blocks")
     return data
 
+
+def _binary_stream(data: bytes | Path) -> BinaryIO:
+    return io.BytesIO(data) if isinstance(data, bytes) else Path(data).open("rb")
+
+
+def _head(data: bytes | Path) -> bytes:
+    with _binary_stream(data) as stream:
+        return stream.read(16)
+
+
+def _sha256(data: bytes | Path) -> str:
+    with _binary_stream(data) as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()

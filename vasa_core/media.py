@@ -12,6 +12,7 @@ import math
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -86,11 +87,71 @@ def _too_many_pixels(label: str, width: int, height: int) -> str:
     )
 
 
-def read_audio(data: bytes | Path | str, max_s: float = 600.0, name: str | None = None) -> AudioClip:
-    """Decode the first audio track of any container FFmpeg reads to mono float32 at its own rate."""
-    raw, label = _read_bytes(data, MAX_AUDIO_BYTES, "audio", name)
+def read_audio(
+    data: bytes | Path | str, max_s: float = 600.0, name: str | None = None, rate: int | None = None
+) -> AudioClip:
+    """Decode the first audio track of any container FFmpeg reads to mono float32, at its own rate or at ``rate``.
+
+    With ``rate`` the decoder resamples as it goes, so a long recording never exists in memory at its full rate
+    (10 min of 44.1 kHz float32 is 106 MB; at the analysis rate of 16 kHz, 38 MB). A path is read from disk
+    as it decodes; only bytes given as bytes are held in memory.
+    """
+    with _open_audio(data, name) as (container, stream, label):
+        source_rate = int(stream.rate or stream.codec_context.sample_rate)
+        out_rate = rate or source_rate
+        declared = _declared_duration(container, stream)
+        if declared is not None and declared > max_s + 1.0:
+            raise InputError(_too_long(label, declared, max_s))
+        limit = int((max_s + 1.0) * out_rate)
+        # Filled in place: collecting pieces and concatenating them would hold the audio twice.
+        buffer = np.empty(min(limit, int(((declared or 0.0) + 1.0) * out_rate)), np.float32)
+        total = 0
+        try:
+            for chunk in _decoded_chunks(container, stream, out_rate):
+                if total + len(chunk) > limit:
+                    raise InputError(_too_long(label, (total + len(chunk)) / out_rate, max_s))
+                if total + len(chunk) > len(buffer):  # the container under-declared its duration
+                    grown = np.empty(min(limit, max(2 * len(buffer), total + len(chunk))), np.float32)
+                    grown[:total] = buffer[:total]
+                    buffer = grown
+                buffer[total : total + len(chunk)] = chunk
+                total += len(chunk)
+        except InputError:
+            raise
+        except Exception as exc:
+            if total == 0:
+                raise InputError(f"{label} could not be decoded ({exc}). Re-export it as WAV or MP3.") from None
+    samples = buffer[:total] if total > len(buffer) // 2 else buffer[:total].copy()
+    if total < out_rate * 0.1:
+        raise InputError(f"{label} is empty (under 0.1 s of sound). Upload a recording of speech or singing.")
+    np.clip(samples, -1.0, 1.0, out=samples)
+    if max(float(samples.max()), -float(samples.min())) < SILENCE_PEAK:  # np.abs would copy the clip
+        raise InputError(
+            f"{label} is silent (peak below -60 dBFS). Check the microphone or upload another recording."
+        )
+    return AudioClip(samples=samples, sample_rate=out_rate)
+
+
+def iter_audio(data: bytes | Path | str, name: str | None = None) -> Iterator[AudioClip]:
+    """The first audio track as consecutive mono float32 pieces at its own rate (the encoder's feed).
+
+    Decodes again what ``read_audio`` accepted, piece by piece, so the whole clip is never held at full rate.
+    """
+    with _open_audio(data, name) as (container, stream, _):
+        rate = int(stream.rate or stream.codec_context.sample_rate)
+        try:
+            for chunk in _decoded_chunks(container, stream, rate):
+                yield AudioClip(np.clip(chunk, -1.0, 1.0), rate)
+        except av.FFmpegError:
+            return  # read_audio kept what decoded before a damaged tail; so does the encoder
+
+
+@contextmanager
+def _open_audio(data: bytes | Path | str, name: str | None):
+    """(container, first audio stream, label for messages) of an audio or video file, checked for use."""
+    source, label = _audio_source(data, name)
     try:
-        container = av.open(io.BytesIO(raw), mode="r")
+        container = av.open(source, mode="r")
     except Exception:
         raise InputError(
             f"{label} is not an audio or video file we can read. Accepted: WAV, FLAC, MP3, M4A/AAC, "
@@ -100,41 +161,19 @@ def read_audio(data: bytes | Path | str, max_s: float = 600.0, name: str | None 
         if not container.streams.audio:
             raise InputError(f"{label} has no audio track. Upload a recording of the voice to animate.")
         stream = container.streams.audio[0]
-        rate = int(stream.rate or stream.codec_context.sample_rate or 0)
-        if rate <= 0:
+        if int(stream.rate or stream.codec_context.sample_rate or 0) <= 0:
             raise InputError(f"{label} has an audio track without a sample rate; re-export it as WAV or MP3.")
-        declared = _declared_duration(container, stream)
-        if declared is not None and declared > max_s + 1.0:
-            raise InputError(_too_long(label, declared, max_s))
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        pieces: list[np.ndarray] = []
-        total = 0
-        try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    pieces.append(chunk)
-                    total += len(chunk)
-                if total > (max_s + 1.0) * rate:
-                    raise InputError(_too_long(label, total / rate, max_s))
-            for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1))
-        except InputError:
-            raise
-        except Exception as exc:
-            if not pieces:
-                raise InputError(f"{label} could not be decoded ({exc}). Re-export it as WAV or MP3.") from None
-    samples = np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
-    if len(samples) < rate * 0.1:
-        raise InputError(f"{label} is empty (under 0.1 s of sound). Upload a recording of speech or singing.")
-    if len(samples) > (max_s + 1.0) * rate:
-        raise InputError(_too_long(label, len(samples) / rate, max_s))
-    np.clip(samples, -1.0, 1.0, out=samples)
-    if float(np.max(np.abs(samples))) < SILENCE_PEAK:
-        raise InputError(
-            f"{label} is silent (peak below -60 dBFS). Check the microphone or upload another recording."
-        )
-    return AudioClip(samples=samples, sample_rate=rate)
+        yield container, stream, label
+
+
+def _decoded_chunks(container, stream, rate: int) -> Iterator[np.ndarray]:
+    """(n,) float32 mono pieces of ``stream`` at ``rate`` Hz, in order; the resampler's tail last."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().reshape(-1)
+    for out in resampler.resample(None):
+        yield out.to_ndarray().reshape(-1)
 
 
 def _declared_duration(container: av.container.InputContainer, stream: av.audio.AudioStream) -> float | None:
@@ -177,6 +216,11 @@ def _read_bytes(data: bytes | Path | str, limit: int, kind: str, name: str | Non
         return bytes(data), label
     path = Path(data)
     label = f"The {kind} file '{name or path.name}'"
+    _check_file(path, label, limit)
+    return path.read_bytes(), label
+
+
+def _check_file(path: Path, label: str, limit: int) -> None:
     if not path.is_file():
         raise InputError(f"{label} does not exist or is not a file ({path}).")
     size = path.stat().st_size
@@ -184,7 +228,17 @@ def _read_bytes(data: bytes | Path | str, limit: int, kind: str, name: str | Non
         raise InputError(f"{label} is empty (0 bytes).")
     if size > limit:
         raise InputError(f"{label} is {size / 1e6:.0f} MB; at most {limit / 1e6:.0f} MB is accepted.")
-    return path.read_bytes(), label
+
+
+def _audio_source(data: bytes | Path | str, name: str | None) -> tuple[io.BytesIO | str, str]:
+    """What av.open reads (a path stays on disk, bytes are wrapped) after the size checks of ``_read_bytes``."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw, label = _read_bytes(data, MAX_AUDIO_BYTES, "audio", name)
+        return io.BytesIO(raw), label
+    path = Path(data)
+    label = f"The audio file '{name or path.name}'"
+    _check_file(path, label, MAX_AUDIO_BYTES)
+    return str(path), label
 
 
 def partial_path(final: Path, stage: str) -> Path:

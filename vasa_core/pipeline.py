@@ -19,13 +19,13 @@ from safety.screening import Screener, ScreeningReport
 from safety.watermark import Watermarker
 
 from . import __version__, media
-from .analysis.audio import AudioAnalyzer
+from .analysis.audio import ANALYSIS_RATE, AudioAnalyzer
 from .analysis.face import FaceAnalyzer
 from .errors import GenerationCancelled, InputError, PolicyRefusal
 from .motion import MotionGenerator, ProceduralMotionGenerator, load_motion, save_motion
 from .render import Renderer
 from .streaming import StreamSession
-from .types import AudioClip, GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
+from .types import GenerationOptions, GenerationResult, MotionSequence, PortraitAnalysis, StageTiming, to_jsonable
 
 ProgressCallback = Callable[[float, str], None]  # (fraction done 0..1, stage name)
 SOFTWARE_AGENT = "vasa-studio"
@@ -91,12 +91,13 @@ class TalkingHeadPipeline:
         out_path = Path(out_path)
         clock = _StageClock(progress)
         image_bytes, image_name = _as_bytes(image, image_name, "portrait")
-        audio_bytes, audio_name = _as_bytes(audio, audio_name, "audio")
+        audio_source, audio_name = _as_source(audio, audio_name, "audio")
 
         # 1. Decode both inputs: bad files are refused before any model runs.
         with clock("decode"):
             portrait = media.read_image(image_bytes, name=image_name)
-            clip = media.read_audio(audio_bytes, max_s=options.max_audio_s, name=audio_name)
+            # At the analysis rate: a long recording is never held at its own rate (the encoder decodes it again).
+            clip = media.read_audio(audio_source, max_s=options.max_audio_s, name=audio_name, rate=ANALYSIS_RATE)
 
         # 2. Screen the portrait under the policy: nothing is generated from a refused upload.
         screening = self._screen(image_bytes, options, clock)
@@ -107,6 +108,7 @@ class TalkingHeadPipeline:
         # 4. Analyse the voice per output frame: loudness, voicing, pitch, formants, phones.
         with clock("audio_analysis"), self._models_lock:
             features = self.audio_analyzer.analyze(clip, fps=options.fps, transcript=options.transcript)
+        del clip  # everything downstream works from the features
 
         # 5. Turn voice and controls into motion (or take the motion file the user gave).
         with clock("motion"):
@@ -120,14 +122,17 @@ class TalkingHeadPipeline:
         with clock("render"):
             renderer = Renderer(analysis, device=options.device)
             try:
-                self._render_to_mp4(renderer, analysis, motion, clip, watermark_id, unsigned, options, clock, cancel)
+                self._render_to_mp4(
+                    renderer, analysis, motion, (audio_source, audio_name), watermark_id, unsigned, options, clock,
+                    cancel,
+                )
             except BaseException:
                 unsigned.unlink(missing_ok=True)
                 raise
 
         # 7-8. Sign the MP4 (C2PA: inputs, controls, screening, watermark) and record it in the registry.
         generation_id, manifest = self._sign_and_record(
-            unsigned, out_path, watermark_id, (image_bytes, image_name), (audio_bytes, audio_name),
+            unsigned, out_path, watermark_id, (image_bytes, image_name), (audio_source, audio_name),
             options, screening, clock,
         )
         clock.done()
@@ -186,7 +191,7 @@ class TalkingHeadPipeline:
         out_path: Path,
         watermark_id: str,
         portrait: tuple[bytes, str],
-        audio: tuple[bytes, str],
+        audio: tuple[bytes | Path, str],
         options: GenerationOptions,
         screening: ScreeningReport,
         clock: _StageClock,
@@ -220,13 +225,13 @@ class TalkingHeadPipeline:
                     GenerationRecord(
                         generation_id=generation_id,
                         watermark_id=watermark_id,
-                        portrait_sha256=hashlib.sha256(portrait[0]).hexdigest(),
-                        audio_sha256=hashlib.sha256(audio[0]).hexdigest(),
+                        portrait_sha256=_sha256(portrait[0]),
+                        audio_sha256=_sha256(audio[0]),
                         options=to_jsonable(options),
                         screening=to_jsonable(screening),
                         manifest=to_jsonable(manifest),
                         software=f"{SOFTWARE_AGENT} {__version__}",
-                        video_sha256=_sha256_file(out_path),
+                        video_sha256=_sha256(out_path),
                     )
                 )
             except BaseException:
@@ -256,7 +261,7 @@ class TalkingHeadPipeline:
         renderer: Renderer,
         analysis: PortraitAnalysis,
         motion: MotionSequence,
-        clip,
+        audio: tuple[bytes | Path, str],
         watermark_id: str,
         path: Path,
         options: GenerationOptions,
@@ -264,17 +269,21 @@ class TalkingHeadPipeline:
         cancel: threading.Event | None,
     ) -> None:
         n = motion.num_frames
-        samples_per_frame = clip.sample_rate / options.fps
-        # Audio goes to the encoder chunk by chunk too: no whole-clip copy at the AAC rate (115 MB for 10 min).
+        # The audio is decoded again, piece by piece at its own rate, just ahead of the frames it plays under:
+        # the output keeps the recording's quality and no whole-clip copy exists (115 MB at 48 kHz for 10 min).
+        pieces = media.iter_audio(audio[0], name=audio[1])
+        fed_s = 0.0
         with media.Mp4Writer(path, analysis.width, analysis.height, options.fps) as writer:
             for start in range(0, n, options.chunk_frames):
                 if cancel is not None and cancel.is_set():
                     raise GenerationCancelled("Generation cancelled; nothing was kept.")
                 stop = min(n, start + options.chunk_frames)
-                first, last = round(start * samples_per_frame), round(stop * samples_per_frame)
-                if stop == n:
-                    last = len(clip.samples)
-                writer.add_audio(AudioClip(clip.samples[first:last], clip.sample_rate))
+                while fed_s < stop / options.fps or stop == n:  # the last chunk takes the tail (the writer trims)
+                    piece = next(pieces, None)
+                    if piece is None:
+                        break
+                    writer.add_audio(piece)
+                    fed_s += piece.duration_s
                 writer.write(self.watermarker.embed(renderer.render(motion.slice(start, stop)), watermark_id))
                 clock.within("render", stop / n)
 
@@ -288,12 +297,18 @@ def _raise_if_refused(report: ScreeningReport) -> None:
 
 
 def _as_bytes(data: Path | str | bytes, name: str | None, kind: str) -> tuple[bytes, str]:
+    source, name = _as_source(data, name, kind)
+    return (source if isinstance(source, bytes) else source.read_bytes()), name
+
+
+def _as_source(data: Path | str | bytes, name: str | None, kind: str) -> tuple[bytes | Path, str]:
+    """Bytes as given, or a path left on disk (an hour of WAV need not sit in memory)."""
     if isinstance(data, (bytes, bytearray)):
         return bytes(data), name or kind
     path = Path(data)
     if not path.is_file():
         raise InputError(f"The {kind} file '{path}' does not exist or is not a file.")
-    return path.read_bytes(), name or path.name
+    return path, name or path.name
 
 
 class _StageClock:
@@ -323,6 +338,8 @@ class _StageClock:
             self._callback(fraction, stage)
 
 
-def _sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
+def _sha256(data: bytes | Path) -> str:
+    if isinstance(data, bytes):
+        return hashlib.sha256(data).hexdigest()
+    with Path(data).open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

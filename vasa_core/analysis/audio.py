@@ -24,6 +24,7 @@ from ..types import AudioClip, AudioFeatures, PhoneSegment
 from .phones_g2p import normalize_transcript
 from .phones_sphinx import SPHINX_RATE, AlignmentFailed, PhoneTuple, SphinxPool
 
+ANALYSIS_RATE = SPHINX_RATE  # Hz: every feature is computed at the phone recogniser's rate
 LOUDNESS_FLOOR_DB = -60.0  # AudioFeatures.loudness maps -60..0 dBFS RMS to 0..1
 # silero-vad's 16 kHz sequence model (ships in the silero-vad wheel): 512-sample frames, each prefixed with the
 # previous frame's last 64 samples, LSTM state carried between ONNX calls (silero_vad/sequence_vad.py).
@@ -46,6 +47,10 @@ FORMANT_RATE = 11_000
 # higher frame rates so that every frame gets at least two values.
 MAX_ANALYSIS_STEP_S = 0.02
 MIN_PRAAT_S = 0.2  # shorter audio is padded with silence: Praat's pitch window needs 3 periods of the floor
+# Long audio is analysed a minute at a time (Praat and the loudness sums hold float64 copies: 77 MB for 10 min
+# whole), with 1 s of context either side of each window: far more than Praat's longest analysis window (50 ms).
+WINDOW_S = 60.0
+WINDOW_MARGIN_S = 1.0
 # Phone decoding runs where silero-vad gives at least 0.2 (lenient: a missed syllable costs more than a decoded
 # pause), padded by 0.25 s so that onsets and offsets keep their context; pauses under 0.6 s are decoded through.
 PHONE_VAD_THRESHOLD = 0.2
@@ -103,7 +108,7 @@ class AudioAnalyzer:
                 f"The audio has shape {clip.samples.shape}; expected mono samples (N,) with N > 0. "
                 "Decode it with vasa_core.media.read_audio, which mixes to mono."
             )
-        audio = resample(clip, SPHINX_RATE).samples.astype(np.float32)
+        audio = resample(clip, ANALYSIS_RATE).samples.astype(np.float32, copy=False)
         pcm16 = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
         duration_s = len(audio) / SPHINX_RATE
         num_frames = max(1, math.ceil(duration_s * fps - 1e-9))
@@ -152,17 +157,19 @@ class AudioAnalyzer:
     def _vad_probabilities(self, audio: np.ndarray) -> np.ndarray:
         """(ceil(N / VAD_FRAME),) float32 speech probability per 32 ms frame of 16 kHz ``audio``."""
         count = max(1, math.ceil(len(audio) / VAD_FRAME))
-        frames = np.zeros((count, VAD_FRAME), np.float32)
-        frames.reshape(-1)[: len(audio)] = audio
-        context = np.zeros((count, VAD_CONTEXT), np.float32)
-        context[1:] = frames[:-1, -VAD_CONTEXT:]
-        blocks = np.concatenate([context, frames], axis=1)
         h = np.zeros(VAD_STATE, np.float32)
         c = np.zeros(VAD_STATE, np.float32)
         probs = []
-        for start in range(0, count, VAD_BLOCK_FRAMES):
+        for start in range(0, count, VAD_BLOCK_FRAMES):  # one block at a time: memory flat in the audio's length
+            stop = min(count, start + VAD_BLOCK_FRAMES)
+            # Row k is frame k prefixed with the previous frame's tail: audio[k*512 - 64 : (k+1)*512], zero-padded.
+            lo = start * VAD_FRAME - VAD_CONTEXT
+            flat = np.zeros((stop - start) * VAD_FRAME + VAD_CONTEXT, np.float32)
+            src_lo, src_hi = max(0, lo), min(len(audio), stop * VAD_FRAME)
+            flat[src_lo - lo : src_hi - lo] = audio[src_lo:src_hi]
+            rows = np.lib.stride_tricks.sliding_window_view(flat, VAD_CONTEXT + VAD_FRAME)[::VAD_FRAME]
             p, h, c = self._vad.run(
-                ["speech_probs", "hn", "cn"], {"input": blocks[start : start + VAD_BLOCK_FRAMES], "h": h, "c": c}
+                ["speech_probs", "hn", "cn"], {"input": np.ascontiguousarray(rows), "h": h, "c": c}
             )
             probs.append(p.reshape(-1))
         return np.concatenate(probs)
@@ -198,10 +205,17 @@ def _frame_bounds(rate: int, fps: float, num_frames: int, length: int) -> np.nda
 
 def frame_loudness(audio: np.ndarray, rate: int, fps: float, num_frames: int) -> np.ndarray:
     """(T,) float32 0..1: RMS over each frame's span in dBFS, -60..0 mapped to 0..1."""
-    power = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
     bounds = _frame_bounds(rate, fps, num_frames, len(audio))
+    energy = np.zeros(num_frames, np.float64)
+    step = max(1, int(WINDOW_S * fps))
+    for first in range(0, num_frames, step):  # a window at a time: float64 squares of the whole clip are big
+        last = min(num_frames, first + step)
+        lo, hi = bounds[first], bounds[last]
+        power = np.concatenate([[0.0], np.cumsum(audio[lo:hi].astype(np.float64) ** 2)])
+        edges = bounds[first : last + 1] - lo
+        energy[first:last] = power[edges[1:]] - power[edges[:-1]]
     counts = np.maximum(np.diff(bounds), 1)
-    rms = np.sqrt(np.maximum(power[bounds[1:]] - power[bounds[:-1]], 0.0) / counts)
+    rms = np.sqrt(np.maximum(energy, 0.0) / counts)
     db = 20.0 * np.log10(np.maximum(rms, 1e-10))
     return np.clip((db - LOUDNESS_FLOOR_DB) / -LOUDNESS_FLOOR_DB, 0.0, 1.0).astype(np.float32)
 
@@ -228,27 +242,51 @@ def _per_frame(times: np.ndarray, values: np.ndarray, fps: float, num_frames: in
 
 
 def pitch_and_formants(audio: np.ndarray, rate: int, fps: float, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """(T,) F0 in Hz and (T, 3) F1..F3 in Hz per frame, 0 where unvoiced / undefined (formants only when voiced)."""
+    """(T,) F0 in Hz and (T, 3) F1..F3 in Hz per frame, 0 where unvoiced / undefined (formants only when voiced).
+
+    Praat holds float64 copies of what it analyses, so long audio goes through in windows of WINDOW_S, each
+    with WINDOW_MARGIN_S of context either side; a window keeps the values at times it owns.
+    """
+    step = min(MAX_ANALYSIS_STEP_S, 0.5 / fps)
+    window, margin = int(WINDOW_S * rate), int(WINDOW_MARGIN_S * rate)
+    pitch_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    formant_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for lo in range(0, max(1, len(audio)), window):
+        hi = min(len(audio), lo + window)
+        start = max(0, lo - margin)
+        pitch, formants = _praat_tracks(audio[start : hi + margin], rate, step)
+        for (times, values), parts in ((pitch, pitch_parts), (formants, formant_parts)):
+            times = times + start / rate
+            owned = (times >= lo / rate) & ((times < hi / rate) | (hi == len(audio)))
+            parts.append((times[owned], values[owned]))
+    f0 = _per_frame(*(np.concatenate(v) for v in zip(*pitch_parts)), fps, num_frames)
+    formants = _per_frame(*(np.concatenate(v) for v in zip(*formant_parts)), fps, num_frames)
+    formants[f0 <= 0] = 0.0  # formants of noise and fricatives say nothing about the mouth's shape
+    return f0, formants
+
+
+def _praat_tracks(
+    audio: np.ndarray, rate: int, step: float
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """((times, F0 Hz), (times, (n, 3) F1..F3 Hz)) of one stretch of audio, times in seconds from its start."""
     import parselmouth
     from parselmouth.praat import call
 
-    step = min(MAX_ANALYSIS_STEP_S, 0.5 / fps)
     # Praat refuses sounds shorter than its analysis window (3 periods of the pitch floor); silence after the end
     # changes nothing inside it, and values past the last frame are dropped.
-    audio = np.pad(audio, (0, max(0, int(MIN_PRAAT_S * rate) - len(audio))))
-    sound = parselmouth.Sound(audio.astype(np.float64), float(rate))
+    audio = np.pad(audio.astype(np.float64), (0, max(0, int(MIN_PRAAT_S * rate) - len(audio))))
+    sound = parselmouth.Sound(audio, float(rate))
     pitch = sound.to_pitch_ac(time_step=step, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
-    f0 = _per_frame(np.asarray(pitch.xs()), pitch.selected_array["frequency"], fps, num_frames)
     g = math.gcd(FORMANT_RATE, rate)
-    narrow = parselmouth.Sound(resample_poly(audio.astype(np.float64), FORMANT_RATE // g, rate // g), FORMANT_RATE)
+    narrow = parselmouth.Sound(resample_poly(audio, FORMANT_RATE // g, rate // g), FORMANT_RATE)
     formant = narrow.to_formant_burg(
         time_step=step, max_number_of_formants=FORMANT_COUNT, maximum_formant=FORMANT_CEILING_HZ
     )
     tracks = np.stack([call(formant, "To Matrix", k).values[0] for k in (1, 2, 3)], axis=1)
-    tracks = np.nan_to_num(tracks, nan=0.0)
-    formants = _per_frame(np.asarray(formant.xs()), tracks, fps, num_frames)
-    formants[f0 <= 0] = 0.0  # formants of noise and fricatives say nothing about the mouth's shape
-    return f0, formants
+    return (
+        (np.asarray(pitch.xs()), pitch.selected_array["frequency"]),
+        (np.asarray(formant.xs()), np.nan_to_num(tracks, nan=0.0)),
+    )
 
 
 def phone_segments(phones: list[PhoneTuple], duration_s: float) -> tuple[PhoneSegment, ...]:

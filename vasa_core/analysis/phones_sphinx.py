@@ -26,12 +26,14 @@ from .phones_g2p import guess_pronunciation
 
 SPHINX_RATE = 16_000  # Hz: the en-us acoustic model's rate; it wants mono int16
 SPHINX_FRAME_S = 0.01  # pocketsphinx's default frame rate is 100 frames/s
-# Phone-loop settings: the language weight and phone insertion penalty recommended for allphone decoding in
-# the CMUSphinx phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10 and 2 Gaussians per
-# frame (topn, default 4): on tts/ + aligned/ that measured 2.9 CPU-s per 60 s of speech instead of 3.5 with 4
-# (the default beams cost ~25% more again), finding 40 of the 78 /p b m/ instead of 34 (1e-8 beams: 1.5 s but
-# 28; frame skipping ds=2: 1.9 s but 26).
-PHONE_LOOP_SETTINGS = {"lw": 2.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10, "topn": 2}
+# Phone-loop settings: the phone insertion penalty recommended for allphone decoding in the CMUSphinx
+# phoneme-recognition tutorial; beams narrowed from 1e-48 (default) to 1e-10 and 2 Gaussians per frame (topn, default
+# 4): 2.9 CPU-s per 60 s of speech instead of 3.5 with topn 4 (the default beams cost ~25% more again). Language
+# weight 1 instead of the tutorial's 2: on tts/ + aligned/ (78 /p b m/) the phone LM talks the decoder out of
+# bilabials it hears; the MotionSequence closed the lips on 46 of them instead of 39 (lw 0.5: 47, 0.25: 48; lw 4:
+# 14), with false closures 13 of 53 closures inside speech instead of 10 of 44, for ~12% more decoding time.
+# Measured without effect: pip 0.3..3 (no change), topn 4 (33), wider beams 1e-20 (same hits, +25% time).
+PHONE_LOOP_SETTINGS = {"lw": 1.0, "pip": 0.3, "beam": 1e-10, "pbeam": 1e-10, "topn": 2}
 QUIET_WINDOW_S = 0.1  # a cut between pieces goes in the quietest 100 ms near the even split point
 CUT_SEARCH_S = 3.0  # ... searched within +-3 s of it
 MIN_PIECE_S = 8.0  # less speech is decoded in one piece: starting a second decode costs more than it saves
@@ -140,26 +142,47 @@ def split_points(samples: np.ndarray, pieces: int, spans: list[tuple[int, int]] 
     """Sample indices that cut ``samples`` into ``pieces`` parts with equal shares of ``spans`` (default: all of
     it), each cut moved to the quietest window within CUT_SEARCH_S of its ideal place."""
     n = len(samples)
-    spans = spans if spans is not None else [(0, n)]
-    weight = np.zeros(n + 1, np.int64)
-    for a, b in spans:
-        weight[a] += 1
-        weight[b] -= 1
-    covered = np.cumsum(np.cumsum(weight)[:n] > 0)  # samples to decode up to each index
-    total = int(covered[-1]) if n else 0
+    union = _union(spans if spans is not None else [(0, n)], n)
+    lengths = np.array([b - a for a, b in union], np.int64)
+    done_before = np.concatenate([[0], np.cumsum(lengths)])  # samples to decode before each span
+    total = int(done_before[-1])
     pieces = max(1, min(pieces, int(total / (MIN_PIECE_S * SPHINX_RATE))))
     if pieces == 1:
         return [0, n]
     win = int(QUIET_WINDOW_S * SPHINX_RATE)
-    energy = np.convolve(samples.astype(np.float32) ** 2, np.ones(win, np.float32), mode="same")
     cuts = [0]
     for k in range(1, pieces):
-        target = int(np.searchsorted(covered, k * total // pieces))
+        share = k * total // pieces  # the sample index where this much of the spans lies behind
+        span = int(np.searchsorted(done_before, share, side="left")) - 1
+        target = union[span][0] + share - int(done_before[span])
         lo = max(cuts[-1] + win, target - int(CUT_SEARCH_S * SPHINX_RATE))
         hi = min(n - win, target + int(CUT_SEARCH_S * SPHINX_RATE))
-        cuts.append(lo + int(np.argmin(energy[lo:hi:160])) * 160 if hi > lo else target)
+        cuts.append(lo + int(np.argmin(_window_energy(samples, lo, hi, win)[::160])) * 160 if hi > lo else target)
     cuts.append(n)
     return cuts
+
+
+def _union(spans: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping [start, stop) spans within [0, n) covering what ``spans`` cover."""
+    out: list[list[int]] = []
+    for a, b in sorted((max(0, a), min(n, b)) for a, b in spans):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def _window_energy(samples: np.ndarray, lo: int, hi: int, win: int) -> np.ndarray:
+    """(hi - lo,) energy of the ``win`` samples centred on each index in [lo, hi): only where a cut may go, since
+    squares of a whole long clip would cost several times its size in memory."""
+    first = max(0, lo - win // 2)
+    power = np.concatenate([[0.0], np.cumsum(samples[first : hi + win].astype(np.float64) ** 2)])
+    starts = np.clip(np.arange(lo, hi) - win // 2, first, None) - first
+    stops = np.minimum(np.arange(lo, hi) + win - win // 2, len(samples)) - first
+    return power[stops] - power[starts]
 
 
 class SphinxWorker:
