@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import memory, quality, report, speed
+from bench import head_pose, memory, quality, report, speed
 from bench import __main__ as bench_main
 from bench.quality import ClipMetrics
 from bench.report import Row
@@ -99,6 +99,68 @@ def test_pose_change_and_spread_of_a_ramp():
     assert change == pytest.approx(1.0)
     valid = np.delete(np.arange(11.0), 5)
     assert spread == pytest.approx(valid.std())
+
+
+def _posed_face(yaw: float = 5.0) -> np.ndarray:
+    """(468, 3) camera-frame canonical face, 8 px/cm, turned by ``yaw`` degrees, centred on (160, 160)."""
+    from vasa_core.analysis import face_geometry as fg
+
+    canon = 8.0 * fg.canonical_face().vertices.astype(np.float64) @ fg.FLIP_YZ
+    return canon @ fg.rotation_from_euler(yaw, 0.0, 0.0).T.astype(np.float64) + np.array([160.0, 160.0, 0.0])
+
+
+def test_rotation_from_displacements_recovers_a_small_turn_under_noise():
+    from vasa_core.analysis import face_geometry as fg
+
+    points = _posed_face()[list(head_pose.RIGID_POINTS)]
+    points -= points.mean(axis=0)
+    turn = fg.rotation_from_euler(0.2, -0.1, 0.15).astype(np.float64)
+    moved = points @ turn.T + np.array([0.3, -0.2, 0.0])  # plus a sideways shift of the whole head
+    noise = np.random.default_rng(2).normal(0.0, 0.02, (len(points), 2))  # LK-like sub-pixel noise
+    displacements = moved[:, :2] - points[:, :2] + noise
+    displacements[:3] += 4.0  # hair over three windows: the robust fit must not follow them
+    # 0.02 px of noise moves pitch by ~0.015 degrees (depth and height are partly collinear on the upper face)
+    np.testing.assert_allclose(head_pose.rotation_from_displacements(points, displacements), [0.2, -0.1, 0.15],
+                               atol=0.03)
+    assert np.linalg.norm(head_pose.rotation_from_displacements(points, noise)) < 0.03
+
+
+def _sines(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Grey uint8 RGB texture, a sum of sines of 6-20 px wavelength, evaluated exactly at (x, y) (OpenCV warps
+    round positions to 1/32 px, as much as the sub-pixel motions measured here are off)."""
+    rng = np.random.default_rng(seed)
+    grey = np.zeros(x.shape)
+    for _ in range(40):
+        angle, wavelength, phase = rng.uniform(0, np.pi), rng.uniform(6, 20), rng.uniform(0, 2 * np.pi)
+        grey += np.sin(2 * np.pi / wavelength * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+    return np.repeat(np.clip(128 + 12 * grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_pose_steps_ignore_a_moving_mouth_and_jittery_landmarks_but_read_a_roll():
+    from vasa_core.analysis import face_geometry as fg
+
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:320, 0:320].astype(np.float64)
+    still = _sines(x, y, seed=4)
+    lm = np.zeros((478, 3), np.float32)
+    lm[:468] = fg.from_camera_frame(_posed_face())
+    mouth = lm[list(fg.OUTER_UPPER_LIP + fg.OUTER_LOWER_LIP) + [fg.CHIN], :2]
+    (x0, y0), (x1, y1) = mouth.min(axis=0).astype(int) - 5, mouth.max(axis=0).astype(int) + 5
+    talking = still.copy()
+    talking[y0:y1, x0:x1] = _sines(x[y0:y1, x0:x1], y[y0:y1, x0:x1], seed=5)  # only the mouth changes
+    roll = np.radians(0.3)  # clockwise on screen: each pixel shows what lay 0.3 degrees counter-clockwise of it
+    cx, cy = x - 160.0, y - 160.0
+    rolled = _sines(160 + cx * np.cos(roll) + cy * np.sin(roll), 160 - cx * np.sin(roll) + cy * np.cos(roll), 4)
+    jitter = rng.normal(0.0, 0.5, (3, 478, 3)).astype(np.float32)  # tracker jitter: where the image is sampled
+    steps = head_pose.pose_steps([still, talking, rolled], lm[None] + jitter)
+    assert np.linalg.norm(steps[0]) < 0.01
+    np.testing.assert_allclose(steps[1], [0.0, 0.0, 0.3], atol=0.02)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.2])
+def test_validation_rotations_change_the_pose_by_the_rate_every_frame(rate):
+    for offsets in head_pose.validation_rotations(10, rate).values():
+        np.testing.assert_allclose(np.linalg.norm(np.diff(offsets, axis=0), axis=1), rate, rtol=1e-5)
 
 
 def test_landmark_jitter_is_zero_for_smooth_motion_and_grows_with_noise():
