@@ -162,6 +162,29 @@ def test_split_points_cut_in_the_quiet():
     assert 10 * SPHINX_RATE <= late[1] <= 14 * SPHINX_RATE
 
 
+def test_long_audio_is_analysed_in_windows_with_the_same_result(analyzer, monkeypatch):
+    # Windows keep memory flat for long audio; at their seams the features must not change.
+    from vasa_core.analysis import audio as audio_module
+
+    rng = np.random.default_rng(3)
+    vowels = [synthetic_vowel(f0, formants, 0.6) for f0, formants in
+              ((110.0, (700.0, 1200.0, 2600.0)), (180.0, (300.0, 2200.0, 3000.0)), (140.0, (500.0, 900.0, 2500.0)))]
+    samples = np.concatenate([np.concatenate([v, (rng.standard_normal(4000) * 1e-3).astype(np.float32)])
+                              for v in vowels * 2])
+    frames = math.ceil(len(samples) / 16000 * 25)
+    whole_f0, whole_formants = audio_module.pitch_and_formants(samples, 16000, 25, frames)
+    whole_loudness = frame_loudness(samples, 16000, 25, frames)
+    whole_vad = analyzer._vad_probabilities(samples)
+    monkeypatch.setattr(audio_module, "WINDOW_S", 1.3)  # several seams, some inside a vowel
+    monkeypatch.setattr(audio_module, "VAD_BLOCK_FRAMES", 7)
+    f0, formants = audio_module.pitch_and_formants(samples, 16000, 25, frames)
+    assert np.count_nonzero(whole_f0) > frames // 2
+    np.testing.assert_allclose(f0, whole_f0, atol=1.0)
+    np.testing.assert_allclose(formants, whole_formants, atol=20.0)
+    np.testing.assert_allclose(frame_loudness(samples, 16000, 25, frames), whole_loudness, atol=1e-6)
+    np.testing.assert_allclose(analyzer._vad_probabilities(samples), whole_vad, atol=1e-5)
+
+
 def test_phone_segments_merge_silence_and_clip():
     segments = phone_segments([("SIL", 0.0, 0.2), ("SIL", 0.2, 0.4), ("M", 0.4, 0.5), ("AA", 0.5, 9.0)], 1.0)
     assert [(s.phone, s.start_s, s.end_s) for s in segments] == [("SIL", 0.0, 0.4), ("M", 0.4, 0.5), ("AA", 0.5, 1.0)]

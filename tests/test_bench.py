@@ -298,6 +298,27 @@ def test_write_results_and_update_readme(tmp_path):
         report.update_readme(rows, info, readme)
 
 
+def test_merge_keeps_other_sections_and_says_which_run_each_came_from(tmp_path):
+    first = report.RunInfo("2026-01-01 10:00 UTC", "m", "aaa", "full", {"sections": ["speed", "memory", "motion"]})
+    old = [Row("speed", "rtf", 0.5), Row("memory", "peak", 900.0), Row("motion", "hits", 50.0)]
+    report.write_results(old, first, {"memory": {"old": 1}, "motion": {"kept": 1}}, tmp_path / "r.md",
+                         tmp_path / "r.json")
+    second = report.RunInfo("2026-01-02 10:00 UTC", "m", "bbb", "full", {"sections": ["memory"]})
+    rows, details, info = report.merge_previous([Row("memory", "peak", 950.0)], {"memory": {"new": 1}}, second,
+                                                tmp_path / "r.json")
+    assert [(r.section, r.value) for r in rows] == [("speed", 0.5), ("memory", 950.0), ("motion", 50.0)]
+    assert details == {"memory": {"new": 1}, "motion": {"kept": 1}}
+    runs = info.extra["section_runs"]
+    assert runs["memory"] == "2026-01-02 10:00 UTC (commit bbb)" and runs["speed"] == "2026-01-01 10:00 UTC (commit aaa)"
+    assert "speed, motion at 2026-01-01 10:00 UTC (commit aaa)" in report.header(info)
+    report.write_results(rows, info, details, tmp_path / "r.md", tmp_path / "r.json")
+    third = report.RunInfo("2026-01-03 10:00 UTC", "m", "ccc", "full", {"sections": ["speed"]})
+    _, _, info = report.merge_previous([Row("speed", "rtf", 0.4)], {}, third, tmp_path / "r.json")
+    assert info.extra["section_runs"] == {"speed": "2026-01-03 10:00 UTC (commit ccc)",
+                                          "memory": "2026-01-02 10:00 UTC (commit bbb)",
+                                          "motion": "2026-01-01 10:00 UTC (commit aaa)"}
+
+
 def test_git_commit_reads_refs_without_git(tmp_path):
     git = tmp_path / ".git"
     (git / "refs" / "heads").mkdir(parents=True)

@@ -238,3 +238,24 @@ def test_video_file_given_as_audio_uses_its_sound_track(tmp_path):
     assert abs(clip.duration_s - written.duration_s) < 0.05
     spectrum = np.abs(np.fft.rfft(clip.samples[: clip.sample_rate]))
     assert abs(np.argmax(spectrum) - 220) <= 2  # the 220 Hz tone survived AAC
+
+
+def test_audio_is_resampled_while_decoding_and_streams_again_at_its_own_rate(tmp_path):
+    samples = _tone(44100, 3.0)
+    path = _encode_audio(tmp_path / "voice.flac", samples, 44100, "flac", "flac")
+    at_16k = media.read_audio(path, rate=16000)
+    assert at_16k.sample_rate == 16000 and abs(at_16k.duration_s - 3.0) < 0.01
+    spectrum = np.abs(np.fft.rfft(at_16k.samples))
+    assert abs(np.argmax(spectrum) * 16000 / len(at_16k.samples) - 220.0) < 1.0  # same pitch after resampling
+    pieces = list(media.iter_audio(path))
+    assert len(pieces) > 1 and {p.sample_rate for p in pieces} == {44100}
+    np.testing.assert_allclose(np.concatenate([p.samples for p in pieces]), media.read_audio(path).samples, atol=1e-6)
+
+
+def test_audio_longer_than_its_header_says_still_decodes_whole(tmp_path):
+    # A WebM from a browser microphone often declares no duration: the buffer must grow, not truncate.
+    if "libopus" not in av.codecs_available:
+        pytest.skip("this FFmpeg build has no libopus encoder to make the fixture")
+    path = _encode_audio(tmp_path / "mic.webm", _tone(48000, 4.0), 48000, "libopus", "webm")
+    clip = media.read_audio(path, rate=16000)
+    assert 3.9 < clip.duration_s < 4.1

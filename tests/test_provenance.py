@@ -160,3 +160,12 @@ def test_inputs_that_c2pa_cannot_parse_are_still_listed_with_their_hash(tmp_path
     assert summary.state == "Valid"
     voice = next(i for i in summary.ingredients if i.title == "voice.ogg")
     assert voice.format == "audio/ogg" and voice.sha256 == hashlib.sha256(ogg).hexdigest()
+
+
+def test_audio_given_as_a_path_is_hashed_and_listed_like_bytes(tmp_path, config):
+    wav = tmp_path / "voice.wav"
+    wav.write_bytes(AUDIO)
+    summary = Signer(config).sign(write_mp4(tmp_path / "in.mp4"), tmp_path / "out.mp4", inputs(audio=wav))
+    assert summary.state == "Valid"
+    voice = next(i for i in summary.ingredients if i.title == "voice.wav")
+    assert voice.sha256 == hashlib.sha256(AUDIO).hexdigest()
