@@ -204,10 +204,11 @@ def test_background_motion_measures_change_outside_the_person_only():
 
 def test_phone_files_parse(tmp_path):
     pho = tmp_path / "u.pho"
-    pho.write_text("_\t100\nm\t80\t0 120\nA\t120\n_\t1\n")
+    pho.write_text("_\t100\nm\t80\t0 120\nA\t120\np_h\t90\n_\t1\n")
     phones = quality.read_pho(pho)
     assert phones[1] == pytest.approx((0.1, 0.18, "M"))
     assert phones[2][2] == "A"
+    assert phones[3][2] == "P"  # mbrola writes an aspirated /p/ as p_h
     grid = tmp_path / "u.TextGrid"
     grid.write_text(
         'File type = "ooTextFile"\nObject class = "TextGrid"\n\n0\n1\n<exists>\n1\n"IntervalTier"\n"phones"\n0\n1\n2\n'
