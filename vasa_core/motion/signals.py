@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 def smooth_noise(rng: np.random.Generator, n: int, fps: float, cutoff_hz: float) -> np.ndarray:
@@ -45,9 +44,10 @@ def ease(x: np.ndarray, fps: float, tau_s: float) -> np.ndarray:
     if tau_s <= 0 or len(x) == 0:
         return np.asarray(x, np.float64)
     a = 1.0 - np.exp(-1.0 / (tau_s * fps))
-    out = np.asarray(x, np.float64)
-    for _ in range(2):  # y[i] = y[i-1] + a * (x[i] - y[i-1]), starting at rest on x[0]
-        out, _ = lfilter([a], [1.0, a - 1.0], out, axis=0, zi=(1.0 - a) * out[:1])
+    out = np.array(x, np.float64)
+    for _ in range(2):  # y[i] = y[i-1] + a * (x[i] - y[i-1]), starting at rest on x[0]; in place, row by row
+        for i in range(1, len(out)):
+            out[i] = out[i - 1] + a * (out[i] - out[i - 1])
     return out
 
 
