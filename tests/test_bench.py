@@ -390,8 +390,14 @@ def test_gallery_report_becomes_rows_held_to_its_goals():
     data = {"size": 512, "portraits": {"p01": entry, "p02": {**entry, "identity_max": 0.35}},
             "speed": {"portrait": "p01", "size": 512, "fps": 120.0}, "cannot_handle": {"p20": "no face"}}
     rows = {r.metric: r for r in bench_main.gallery_rows(data)}
-    assert rows["identity distance, key frames vs portrait"].value == 0.35
-    assert rows["identity distance, key frames vs portrait"].passed is False
+    people, animals = ("identity distance, key frames vs portrait (people, paintings, cartoons)",
+                       "identity distance, key frames vs portrait (animals)")
+    assert rows[people].value == 0.35 and rows[people].passed is False
+    data["summary"] = {"identity_max_humanlike": 0.25, "identity_max_animal_no_goal": 0.66,
+                       "identity_over_0.3": {}}
+    rows = {r.metric: r for r in bench_main.gallery_rows(data)}
+    assert rows[people].value == 0.25 and rows[people].passed is True
+    assert rows[animals].value == 0.66 and rows[animals].passed is None and rows[animals].goal == ""
     assert rows["background flow at 15 deg head turn (p95)"].passed is True
     assert rows["renderer fps (512 px)"].passed is True
     assert rows["portraits it cannot handle"].note == "p20"

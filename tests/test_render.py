@@ -225,3 +225,64 @@ def test_torch_compositor_matches_the_cpu_path(r01, p01):
         r01._torch = None
     diff = np.abs(got.astype(np.int16) - expected.astype(np.int16))
     assert diff.mean() < 0.5 and np.percentile(diff, 99.9) <= 3
+
+
+def test_blink_leaves_the_brows_where_they_are(p07):
+    """Only the lid and the skin just above it close over the eye: the brows stay (they carry identity)."""
+    from vasa_core.render.expressions import lid_fields
+
+    fields = lid_fields(p07.landmarks)
+    for eye, name in ((0, "blink_l"), (1, "blink_r")):
+        corners = p07.landmarks[list(fg.EYE_CORNERS[eye]), :2]
+        width = np.linalg.norm(corners[0] - corners[1])
+        # pulled along at 0.6 of the lid's travel the brow's lower edge dropped 0.04-0.06 eye widths
+        assert np.abs(fields[name][list(fg.BROW_LOWER[eye])]).max() < 0.035 * width
+
+
+def test_open_mouth_is_a_lens_between_its_corners(p07):
+    """The inner lips part most at the centre and little beside the corners (not a box with vertical sides)."""
+    from vasa_core.render.expressions import ExpressionRig
+
+    rig = ExpressionRig.for_portrait(p07)
+    weights = np.zeros(len(EXPRESSION_NAMES), np.float32)
+    weights[EXPRESSION_NAMES.index("jaw_open")] = 1.0
+    verts = rig.deform(fg.to_camera_frame(p07.mesh.vertices), weights)
+    gaps = np.linalg.norm(verts[list(fg.INNER_LOWER_LIP), :2] - verts[list(fg.INNER_UPPER_LIP), :2], axis=1)
+    centre = len(gaps) // 2
+    assert gaps[centre] == gaps.max()
+    # beside each corner: 0.68 of the centre's gap before the lens, sqrt(1 - x^2) now
+    assert gaps[1] < 0.55 * gaps[centre] and gaps[-2] < 0.55 * gaps[centre]
+
+
+def test_open_mouth_shows_a_dark_cavity_between_the_teeth(analyzer, r07):
+    """Behind closed lips the teeth are hidden: opened, the upper teeth show at the top, the lower edge at the
+    bottom, and the mouth between them is dark (not two rows of teeth filling the opening)."""
+    frame = r07.render(motion(1, {"jaw_open": 1.0}))[0]
+    lm = track(analyzer, [frame])[0]
+    upper, lower = lm[fg.UPPER_LIP_CENTER, :2], lm[fg.LOWER_LIP_CENTER, :2]
+    light = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB)[..., 0]
+    middle = [upper + k * (lower - upper) for k in np.linspace(0.25, 0.75, 11)]
+    column = [light[int(round(y)), int(round(x))] for x, y in middle]
+    assert min(column) < 80  # with both rows filling the opening its centre stayed above 110
+
+
+def test_turning_does_not_smear_the_ear_crease_over_the_cheek(r01, p01):
+    """p01 turned 15 degrees left: the side of her face toward the camera unfolds; it must show skin, not the
+    crease before her ear stretched into a dark smudge."""
+    frame = r01.render(motion(1, rot=(-15.0, 0.0, 0.0)))[0]
+    lm = p01.landmarks
+    light = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    x0, x1 = int(lm[352, 0] - 0.08 * p01.face_width), int(lm[454, 0])
+    y0, y1 = int(lm[454, 1]), int(lm[361, 1])
+    cheek = np.median(light[y0:y1, x0 - 20: x0])
+    # before the fix 39% of this band was darker than 0.8 of the cheek beside it
+    assert (light[y0:y1, x0:x1] < 0.8 * cheek).mean() < 0.25
+
+
+def test_triangles_folded_in_the_portrait_are_found(p01):
+    """Past the cheek's silhouette the face mesh folds behind itself: a few triangles, all of the face mesh."""
+    from vasa_core.render.raster import folded_in_source
+
+    folded = folded_in_source(p01.mesh.vertices, p01.mesh.triangles, fg.NUM_MESH_POINTS)
+    assert 0 < folded.sum() < 0.05 * len(folded)
+    assert (p01.mesh.triangles[folded] < fg.NUM_MESH_POINTS).all()

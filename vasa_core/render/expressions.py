@@ -32,6 +32,8 @@ JAW_UPPER_LIFT_CM = 0.63  # 0.26 of the gap
 JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.48, 1.2  # 0.2 of the gap
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
+# Lip vertices: between the outer lip lines, grown by this much (cm) so that vertices on the lines are included.
+LIP_BAND_CM = 0.05
 JAW_RING_FALLOFF = 0.12  # face heights: how far below the chin the jaw's pull fades (1/e)
 
 # Anatomical shape amplitudes in canonical cm at weight 1; Gaussian fall-off radii in cm keep each field smooth.
@@ -48,10 +50,15 @@ BROW_INNER_UP, BROW_DOWN, BROW_IN, BROW_OUTER_UP, BROW_RADIUS = 0.45, 0.3, 0.12,
 CHEEK_UP, CHEEK_RADIUS = 0.3, 1.8
 CHEEK_CENTRES_CM = np.array([[-3.6, -1.6], [3.6, -1.6]], np.float32)
 # Eyelids: where a closed lid meets (fraction of the gap from the lower lid), squint's fraction of the gap,
-# and the fall-off (in eye widths) of the skin above the lid that follows it.
+# and the skin above the lid that follows it: at most LID_SKIN_FOLLOW of the lid's travel, fading over
+# LID_SKIN_SIGMA eye widths. In a blink the skin above the lid crease hardly moves; pulling it along at 0.6 over
+# 0.35 eye widths lowered the brows' lower edge by 2 px and the lid crease by 4 px at 512 px (p12, p13), and the
+# dlib distance of the blink frames fell from 0.42 to 0.27 (p12) and 0.34 to 0.29 (p13) with 0.3 and the lid
+# margin's source shift of renderer.LID_MARGIN_SHIFT.
 LID_MEET = 0.2
 SQUINT_FRACTION = 0.3
 LID_SKIN_SIGMA = 0.35
+LID_SKIN_FOLLOW = 0.3
 
 INNER_UPPER_MID = fg.INNER_UPPER_LIP[1:-1]
 INNER_LOWER_MID = fg.INNER_LOWER_LIP[1:-1]
@@ -83,6 +90,40 @@ def jaw_weights(canon: np.ndarray) -> np.ndarray:
     w = np.where(lip_region & (xy[:, 1] >= mid_y), np.minimum(w, 0.0), w)
     for c in fg.MOUTH_CORNERS + (fg.INNER_UPPER_LIP[0], fg.INNER_UPPER_LIP[-1]):
         w[c] = 0.5
+    return w.astype(np.float32)
+
+
+def lip_lens(canon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The open mouth's outline: (468,) 0..1 opening profile on the lip vertices (1 elsewhere), and (468,) bool
+    which vertices are lips.
+
+    A speaking mouth opens as a lens between its corners (height ~ sqrt(1 - (x / half width)^2)). Without this
+    the lip vertices beside each corner dropped with the whole jaw while the corner dropped by half, and the
+    opening became a box with vertical sides, lips thinned to nothing at the corners (seen on p12, p13, p15).
+    """
+    x, y = canon[:, 0], canon[:, 1]
+    corners = canon[list(fg.MOUTH_CORNERS), :2]
+    cx, half_w = corners[:, 0].mean(), np.abs(corners[1, 0] - corners[0, 0]) / 2
+    top = np.interp(x, *_by_x(canon, fg.OUTER_UPPER_LIP))
+    bottom = np.interp(x, *_by_x(canon, fg.OUTER_LOWER_LIP))
+    is_lip = (np.abs(x - cx) <= half_w) & (y <= top + LIP_BAND_CM) & (y >= bottom - LIP_BAND_CM)
+    lens = np.sqrt(np.clip(1.0 - ((x - cx) / half_w) ** 2, 0.0, 1.0))
+    return np.where(is_lip, lens, 1.0).astype(np.float32), is_lip
+
+
+def _by_x(canon: np.ndarray, line: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(canon[list(line), 0])
+    return canon[list(line), 0][order], canon[list(line), 1][order]
+
+
+def jaw_bone_weights(canon: np.ndarray) -> np.ndarray:
+    """jaw_weights with the lips following the bone along the lens: from half at the corners (where upper and lower
+    lip meet) to all (lower lip) or none (upper lip) at the centre."""
+    w = jaw_weights(canon)
+    lens, is_lip = lip_lens(canon)
+    lower = w > 0.5
+    w = np.where(is_lip & lower, 0.5 * (1.0 + lens), w)
+    w = np.where(is_lip & ~lower & (w < 0.5), 0.5 * (1.0 - lens), w)
     return w.astype(np.float32)
 
 
@@ -118,7 +159,8 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     fields["lower_lip_down"] = gl * np.array([0.0, -LOWER_LIP_DOWN, 0.0], np.float32)
     gt = (_gauss(xy, lower_c, LIP_RADIUS * 0.6) * _smoothstep(jw * 2 - 0.5))[:, None]
     fields["lower_lip_tuck"] = gt * np.array([0.0, LIP_TUCK_UP, -LIP_TUCK_BACK], np.float32)
-    jaw_lips = gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0])
+    lens = lip_lens(canon)[0][:, None]
+    jaw_lips = lens * (gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0]))
     for corner in fg.MOUTH_CORNERS:
         gc = _gauss(xy, canon[corner, :2], JAW_CORNER_RADIUS)[:, None]
         jaw_lips = jaw_lips + gc * np.array([0.0, 0.0, -JAW_CORNER_BACK_CM])
@@ -169,7 +211,7 @@ def lid_fields(landmarks: np.ndarray) -> dict[str, np.ndarray]:
         nearest = np.argmin(d, axis=1)
         above = pts[others, 1] < pts[np.array(up)[nearest], 1]
         fall = np.exp(-0.5 * (d[np.arange(len(others)), nearest] / (LID_SKIN_SIGMA * width)) ** 2) * above
-        disp[others] = fall[:, None] * disp[np.array(up)[nearest]] * 0.6
+        disp[others] = fall[:, None] * disp[np.array(up)[nearest]] * LID_SKIN_FOLLOW
         out[name] = disp
         out["squint"][lo] += -SQUINT_FRACTION * 0.6 * gap
         out["squint"][up] += SQUINT_FRACTION * 0.4 * gap
@@ -217,7 +259,7 @@ class ExpressionRig:
             basis[EXPRESSION_NAMES.index(name), :, :2] = field
         jw = jaw_weights(canon)
         basis[EXPRESSION_NAMES.index("mouth_close")] = mouth_close_field(analysis.landmarks, jw)
-        full_jw = _mesh_jaw_weights(analysis, jw)
+        full_jw = _mesh_jaw_weights(analysis, jaw_bone_weights(canon))
         hinge_cam = fg.fit_head_pose(analysis.landmarks).to_camera(JAW_HINGE_CM[None])[0]
         # canonical +x axis; in the camera frame a positive turn about it moves the chin down (+y) and back (+z)
         axis = pose.rotation @ (fg.FLIP_YZ @ np.array([1.0, 0.0, 0.0], np.float32))

@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import numba as nb
 import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.analysis.face_matte import push_pull_fill
-from vasa_core.render.layers import fit_affine, invert_affine, polygon_mask, roi_of, sample_affine
+from vasa_core.render.layers import AffineFit, invert_affine, polygon_mask, roi_of, sample_affine
 
 EYE_MARGIN_WIDTHS = 0.35  # texture margin around each eye, in eye widths
 IRIS_EDGE_PX = 0.6  # softness of the iris disc edge (Gaussian sigma in pixels)
@@ -24,7 +25,8 @@ class EyeTexture:
     origin: np.ndarray  # (2,) float32 pixels: top-left of the texture in the portrait
     sclera: np.ndarray  # (h, w, 3) uint8: the eye region with the iris filled by the sclera around it
     iris: np.ndarray  # (h, w, 4) uint8: the iris disc (completed where the lids hid it) and its alpha
-    anchors: tuple[int, ...]  # landmark indices whose rigid motion carries the eyeball
+    anchors: list[int]  # landmark indices whose rigid motion carries the eyeball
+    to_frame: AffineFit  # the anchors' texture pixels -> their frame pixels
 
 
 def _loop(eye: int) -> list[int]:
@@ -55,16 +57,16 @@ def build_eye_texture(image: np.ndarray, landmarks: np.ndarray, eye: int) -> Eye
     iris_rgb = push_pull_fill(crop, visible.astype(np.float32)) if visible.any() else crop
     alpha = np.clip(disc * 255.0 + 0.5, 0, 255).astype(np.uint8)
     iris = np.dstack([iris_rgb, alpha])
-    anchors = tuple(_loop(eye)) + fg.BROW_LOWER[eye] + (6, 197)  # lids, brow and nose bridge: the eye socket
-    return EyeTexture(np.array([x0, y0], np.float32), sclera, iris, anchors)
+    anchors = _loop(eye) + list(fg.BROW_LOWER[eye]) + [6, 197]  # lids, brow and nose bridge: the eye socket
+    origin = np.array([x0, y0], np.float32)
+    return EyeTexture(origin, sclera, iris, anchors, AffineFit(pts[anchors] - origin))
 
 
-def draw_eye(out: np.ndarray, tex: EyeTexture, rest: np.ndarray, rigid: np.ndarray, lids: np.ndarray,
-             gaze_px: np.ndarray) -> None:
+def draw_eye(out: np.ndarray, tex: EyeTexture, rigid: np.ndarray, lids: np.ndarray, gaze_px: np.ndarray) -> None:
     """Composite one eye into ``out`` in place.
 
-    rest: (478, 2) landmark pixels in the portrait; rigid: the same after head motion only (no expression);
-    lids: (N, 2) the current eye-opening polygon; gaze_px: (2,) iris shift in portrait pixels.
+    rigid: (478, 2) landmark pixels after head motion only (no expression); lids: (N, 2) the current eye-opening
+    polygon; gaze_px: (2,) iris shift in portrait pixels.
     """
     h, w = out.shape[:2]
     n_up = len(fg.EYE_UPPER[0])
@@ -75,19 +77,27 @@ def draw_eye(out: np.ndarray, tex: EyeTexture, rest: np.ndarray, rigid: np.ndarr
     box = roi_of(lids, 2.0, w, h)
     if box is None:
         return
-    idx = list(tex.anchors)
-    fwd = fit_affine(rest[idx] - tex.origin, rigid[idx])  # texture pixels -> frame pixels
-    inv = invert_affine(fwd)
-    sclera = sample_affine(tex.sclera, inv, box).astype(np.float32)
+    inv = invert_affine(tex.to_frame(rigid[tex.anchors]))
+    sclera = sample_affine(tex.sclera, inv, box)
     shift = np.array([[1, 0, -gaze_px[0]], [0, 1, -gaze_px[1]]], np.float64)
     inv_iris = shift @ np.vstack([inv, [0, 0, 1]])
-    iris = sample_affine(tex.iris, inv_iris, box, border=cv2.BORDER_CONSTANT).astype(np.float32)
-    a_iris = iris[..., 3:] / 255.0
-    eye_rgb = sclera * (1 - a_iris) + iris[..., :3] * a_iris
-    mask = polygon_mask(lids, box)[..., None] * opacity
-    x0, y0, x1, y1 = box
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(region * (1 - mask) + eye_rgb * mask + 0.5, 0, 255).astype(np.uint8)
+    iris = sample_affine(tex.iris, inv_iris, box, border=cv2.BORDER_CONSTANT)
+    _blend_eye(out, sclera, iris, polygon_mask(lids, box), np.float32(opacity), box[0], box[1])
+
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def _blend_eye(out, sclera, iris, mask, opacity, x0, y0):
+    """The iris (RGBA) over the sclera, blended into ``out`` at (x0, y0) by the lid opening ``mask`` x opacity."""
+    h, w = mask.shape
+    for y in range(h):
+        for x in range(w):
+            m = mask[y, x] * opacity
+            if m <= 0.0:
+                continue
+            a = iris[y, x, 3] / np.float32(255.0)
+            for c in range(3):
+                eye = sclera[y, x, c] * (1.0 - a) + iris[y, x, c] * a
+                out[y + y0, x + x0, c] = np.uint8(min(out[y + y0, x + x0, c] * (1.0 - m) + eye * m + 0.5, 255.0))
 
 
 def eye_polygon(points: np.ndarray, eye: int) -> np.ndarray:

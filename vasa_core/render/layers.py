@@ -8,11 +8,15 @@ import numpy as np
 MASK_SUBPIXEL_BITS = 3  # cv2.fillPoly fixed-point precision: 1/8 px polygon vertices
 
 
-def fit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(2, 3) float64 least-squares affine map taking src (N, 2) to dst (N, 2)."""
-    a = np.column_stack([src, np.ones(len(src))])
-    sol, *_ = np.linalg.lstsq(a, dst, rcond=None)
-    return sol.T
+class AffineFit:
+    """Least-squares affine maps (2, 3) from fixed source points (N, 2) to any destinations (N, 2): the solve is
+    precomputed, as the renderer fits the same rest landmarks to new positions every frame."""
+
+    def __init__(self, src: np.ndarray) -> None:
+        self._pinv = np.linalg.pinv(np.column_stack([src, np.ones(len(src))]))
+
+    def __call__(self, dst: np.ndarray) -> np.ndarray:
+        return (self._pinv @ dst).T
 
 
 def invert_affine(m: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numba as nb
 import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
@@ -24,9 +25,17 @@ U_RANGE = (-1.05, 1.05)
 V_RANGE = (-0.3, 0.75)  # above 0 is hidden under the upper lip at rest
 # Under the upper lip the teeth go on for this much (v units, ~2 mm), then the gum: the lip's colour, darker.
 HIDDEN_TEETH_V, GUM_SHADE = 0.08, 0.8
+# A portrait with closed lips hides its teeth: the asset's upper teeth (cut where p01's smile shows them) are
+# raised so their biting edge lies at the upper inner lip at rest (v = 0, where closed lips meet), and the opening
+# reveals as much tooth as the upper lip lifts. Left where p01's smile had them, both rows filled the opening
+# like clenched teeth (p13, p15: dlib distance 0.38 and 0.33 at jaw_open = 1; 0.33 and 0.29 raised, 0.34 and 0.31
+# raised to 0.05 v below the lip).
+ASSET_EDGE_V = 0.0
 # Lower teeth: the upper row flipped, narrower and shorter (lower incisors are smaller), with their edge this far
-# above the lower lip's inner line (v units), darker because the upper lip and teeth shade them.
-LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.15, 0.8
+# above the lower lip's inner line (v units), darker because the upper lip and teeth shade them. In speech the
+# lower lip covers most of the lower incisors (about 2 mm of edge shows): at 0.15 v the two rows filled the opening
+# like clenched teeth (p13).
+LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.08, 0.8
 # Teeth re-coloured to a portrait: at most this bright relative to its skin (Lab L; in p01, the asset's source,
 # the 90th percentile of the teeth is 1.1 of the cheeks), tinted by this share of the skin's chroma (in p01 the
 # texture's mean a*, b* are 0.46-0.52 of the cheeks', gums included; that little reads as blue-grey teeth next
@@ -103,13 +112,26 @@ def cut_teeth_texture(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.dstack([np.clip(filled + 0.5, 0, 255).astype(np.uint8), np.round(full_alpha * 255).astype(np.uint8)])
 
 
-def _lower_from_upper(upper: np.ndarray) -> np.ndarray:
-    """Lower teeth texture: the upper row mirrored vertically, narrowed and shortened, edge near the lower lip."""
-    alpha = upper[..., 3].astype(np.float32) / 255.0
-    centre = alpha[:, TEX_W // 2 - 8: TEX_W // 2 + 8].mean(1)
+def _edge_v(upper: np.ndarray) -> float:
+    """v of the upper teeth's biting edge in a texture: the lowest opaque row of its middle columns."""
+    centre = upper[:, TEX_W // 2 - 8: TEX_W // 2 + 8, 3].astype(np.float32).mean(1) / 255.0
     edge_row = int(np.max(np.nonzero(centre > 0.5)[0])) if (centre > 0.5).any() else TEX_H // 2
     tex = _tex_from_mouth()
-    edge_v = (edge_row + 0.5 - tex[1, 2]) / tex[1, 1]
+    return float((edge_row + 0.5 - tex[1, 2]) / tex[1, 1])
+
+
+def _raise_to_edge(upper: np.ndarray, edge_v: float) -> np.ndarray:
+    """Shift an upper-teeth texture vertically so its biting edge lies at edge_v; rows entering at the top repeat
+    the gum."""
+    shift_rows = (_edge_v(upper) - edge_v) * _tex_from_mouth()[1, 1]
+    m = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -shift_rows]])
+    return cv2.warpAffine(upper, m, (TEX_W, TEX_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _lower_from_upper(upper: np.ndarray) -> np.ndarray:
+    """Lower teeth texture: the upper row mirrored vertically, narrowed and shortened, edge near the lower lip."""
+    tex = _tex_from_mouth()
+    edge_v = _edge_v(upper)
     # lower texture point (u, v) <- upper (u / LOWER_SCALE_U, edge_v - (v - LOWER_EDGE_V) / LOWER_SCALE_V)
     mouth_from_tex = np.linalg.inv(tex)
     flip = np.array([[1 / LOWER_SCALE_U, 0, 0], [0, -1 / LOWER_SCALE_V, edge_v + LOWER_EDGE_V / LOWER_SCALE_V],
@@ -167,7 +189,7 @@ def build_mouth_textures(image: np.ndarray, landmarks: np.ndarray, teeth_visible
         upper = cut_teeth_texture(image, landmarks)
     else:
         asset = cv2.cvtColor(cv2.imread(str(TEETH_ASSET), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
-        upper = _recolour(asset, _ASSET_SKIN_LAB, skin)
+        upper = _raise_to_edge(_recolour(asset, _ASSET_SKIN_LAB, skin), ASSET_EDGE_V)
     lower = _lower_from_upper(upper)
     frame = mouth_frame(landmarks)
     upper, lower = _prefilter(upper, frame), _prefilter(lower, frame)
@@ -246,29 +268,42 @@ def _draw_interior(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull:
     lower_shift = np.array([[1, 0, 0], [0, 1, -tex.frame.lower_v], [0, 0, 1]])
     jaw_inv3 = np.vstack([invert_affine(jaw), [0, 0, 1]])
     lower_inv = tex3 @ lower_shift @ mouth3 @ jaw_inv3
-    upper = sample_affine(tex.upper, upper_inv[:2], box, border=cv2.BORDER_CONSTANT).astype(np.float32)
-    lower = sample_affine(tex.lower, lower_inv[:2], box, border=cv2.BORDER_CONSTANT).astype(np.float32)
-
-    # cavity shading and tongue, in the jaw's mouth frame
-    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    upper = sample_affine(tex.upper, upper_inv[:2], box, border=cv2.BORDER_CONSTANT)
+    lower = sample_affine(tex.lower, lower_inv[:2], box, border=cv2.BORDER_CONSTANT)
     m_jaw = (lower_shift @ mouth3 @ jaw_inv3)[:2]
-    u = m_jaw[0, 0] * xx + m_jaw[0, 1] * yy + m_jaw[0, 2]
-    v = m_jaw[1, 0] * xx + m_jaw[1, 1] * yy + m_jaw[1, 2]
-    shade = (1.0 - CORNER_DARKEN * np.clip(np.abs(u), 0, 1) ** 2)[..., None]
-    # roof shadow: darkest at the upper teeth, lifting toward the tongue and floor (v = 0 at the lower lip)
-    opening = max(float(np.max(-v)), 1e-3)
-    roof = (1.0 - TOP_SHADOW * np.clip(-v / opening, 0, 1))[..., None]
-    colour = tex.cavity_rgb * shade * roof
-    t = ((u / TONGUE_RADII[0]) ** 2 + ((v - TONGUE_CENTRE_V) / TONGUE_RADII[1]) ** 2)
-    tongue_a = np.clip((1.0 - t) * 3.0, 0, 1)[..., None] * shade
-    colour = colour * (1 - tongue_a) + tex.tongue_rgb * tongue_a
-    for layer in (lower, upper):
-        a = layer[..., 3:] / 255.0
-        colour = colour * (1 - a) + layer[..., :3] * a * shade ** 0.5
+    # the roof shadow's scale: the opening's depth in the jaw's frame, -v at its deepest (v is affine: a corner)
+    corners_v = m_jaw[1, 0] * np.array([x0, x1 - 1, x0, x1 - 1]) + m_jaw[1, 1] * np.array([y0, y0, y1 - 1, y1 - 1])
+    opening = max(float(np.max(-(corners_v + m_jaw[1, 2]))), 1e-3)
     mask = polygon_mask(lips, box)
     band = cv2.GaussianBlur(mask, (0, 0), LIP_BAND_PX)
-    colour *= (1.0 - LIP_BAND_DARKEN * np.clip(1.0 - (band - 0.5) * 2.0, 0, 1))[..., None]
-    m = mask[..., None] * opacity
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(region * (1 - m) + colour * m + 0.5, 0, 255).astype(np.uint8)
+    _shade_interior(out, upper, lower, mask, band, m_jaw.astype(np.float32), tex.cavity_rgb, tex.tongue_rgb,
+                    np.float32(opacity), np.float32(opening), x0, y0)
 
+
+@nb.njit(cache=True, fastmath=True, nogil=True)
+def _shade_interior(out, upper, lower, mask, band, m_jaw, cavity, tongue, opacity, opening, x0, y0):
+    """Per pixel of the box at (x0, y0): cavity shaded toward the corners and the roof, the tongue, lower then upper
+    teeth (RGBA uint8), the dark wet band along the lips, blended into ``out`` by the lip polygon ``mask``."""
+    h, w = mask.shape
+    for y in range(h):
+        for x in range(w):
+            m = mask[y, x] * opacity
+            if m <= 0.0:
+                continue
+            px, py = np.float32(x + x0), np.float32(y + y0)
+            u = m_jaw[0, 0] * px + m_jaw[0, 1] * py + m_jaw[0, 2]
+            v = m_jaw[1, 0] * px + m_jaw[1, 1] * py + m_jaw[1, 2]
+            shade = 1.0 - CORNER_DARKEN * min(abs(u), 1.0) ** 2
+            roof = 1.0 - TOP_SHADOW * min(max(-v / opening, 0.0), 1.0)
+            t = (u / TONGUE_RADII[0]) ** 2 + ((v - TONGUE_CENTRE_V) / TONGUE_RADII[1]) ** 2
+            tongue_a = min(max((1.0 - t) * 3.0, 0.0), 1.0) * shade
+            lo_a, up_a = lower[y, x, 3] / 255.0, upper[y, x, 3] / 255.0
+            teeth_shade = np.sqrt(shade)
+            dark = 1.0 - LIP_BAND_DARKEN * min(max(1.0 - (band[y, x] - 0.5) * 2.0, 0.0), 1.0)
+            for c in range(3):
+                col = cavity[c] * shade * roof
+                col = col * (1.0 - tongue_a) + tongue[c] * tongue_a
+                col = col * (1.0 - lo_a) + lower[y, x, c] * lo_a * teeth_shade
+                col = col * (1.0 - up_a) + upper[y, x, c] * up_a * teeth_shade
+                val = out[y + y0, x + x0, c] * (1.0 - m) + col * dark * m + 0.5
+                out[y + y0, x + x0, c] = np.uint8(min(max(val, 0.0), 255.0))

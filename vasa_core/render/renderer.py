@@ -19,7 +19,7 @@ from vasa_core.errors import InputError
 from vasa_core.render import raster
 from vasa_core.render.expressions import INNER_LOWER_MID, INNER_UPPER_MID, ExpressionRig
 from vasa_core.render.eyes import build_eye_texture, draw_eye, eye_polygon
-from vasa_core.render.layers import fit_affine
+from vasa_core.render.layers import AffineFit
 from vasa_core.render.mouth import build_mouth_textures, draw_mouth
 from vasa_core.types import EXPRESSION_NAMES, MotionSequence, PortraitAnalysis
 
@@ -47,18 +47,31 @@ JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 19
 UPPER_LIP_RINGS = ((183, 42, 41, 38, 12, 268, 271, 272, 407), (184, 74, 73, 72, 11, 302, 303, 304, 408))
 LOWER_LIP_RINGS = ((96, 89, 179, 86, 15, 316, 403, 319, 325), (77, 90, 180, 85, 16, 315, 404, 320, 307))
 # A closing upper lid stretches the skin above its margin down over the eye. At full closure the margin samples
-# the portrait this fraction of the way up to the lid crease (DESIGN.md: ~35%), and the fold ring between them
-# moves its sample further up, so the stretch shows lid skin instead of smearing lashes and sclera.
-LID_MARGIN_SHIFT = 0.35
-LID_FOLD_SHIFT = 0.55
+# the portrait this fraction of the way up to the lid crease, and the fold ring between them moves its sample
+# further up, so the stretch shows lid skin instead of smearing iris and sclera. DESIGN.md's ~35% smeared the thick
+# painted lashes of p12 and p13 over the whole closed lid (streaks, dlib distance 0.42 on p12); at 15% the lashes
+# stay a line at the closed lid's edge, as on a real closed eye.
+LID_MARGIN_SHIFT = 0.15
+LID_FOLD_SHIFT = 0.3
 # Pressed lips meet with their red: the face mesh puts the inner-lip margins on the lip's edge against the teeth,
 # so as mouth_close rises each lip's source is compressed toward its outer edge, the margin moving this share of
 # the rest gap into the lip (never past this share of the lip's thickness) at mouth_close = 1: the seam shows
 # lip, not the teeth's edge, and the lip's texture keeps its proportions.
 LIP_MARGIN_GAP_SHARE, LIP_MARGIN_MAX_THICKNESS = 0.1, 0.3
+# The sides of the face (vertices beyond SILHOUETTE_SIDE of the face oval's half width at their height, from the
+# nose tip) whose pixels are darker than SILHOUETTE_DARK of the cheek beside them take their texture from the first
+# cheek-bright pixel within SILHOUETTE_REACH_FW face widths inward, fully once the head has turned
+# SILHOUETTE_FULL_DEG toward that side. On p01 turned 15 degrees the strip at her left silhouette unfolds from
+# 9 to 20 px at 512 px and the crease it holds 2-6 px inside the face oval became the smudge; eye corners lie
+# within 0.6 of the half width; reaching 0.06 face widths replaced the hair lock before her right ear by 15 px of
+# smeared cheek.
+SILHOUETTE_SIDE, SILHOUETTE_REACH_FW, SILHOUETTE_DARK, SILHOUETTE_FULL_DEG = 0.8, 0.025, 0.85, 10.0
 # A portrait without visible teeth keeps its own mouth at rest: the synthesized interior fades in as the lips part
 # beyond their gap in the portrait, fully by this fraction of the face height.
 MOUTH_FADE_FH = 0.015
+
+_MOUTH_ROWS = list(fg.INNER_LIP_LOOP + SKULL_ANCHORS + JAW_ANCHORS)
+_EYE_ROWS = [list(fg.EYE_UPPER[e] + fg.EYE_LOWER[e]) for e in (0, 1)]
 
 
 class Renderer:
@@ -74,6 +87,7 @@ class Renderer:
         self._rest_cam = fg.to_camera_frame(a.mesh.vertices)
         self._src = np.ascontiguousarray(a.mesh.vertices[:, :2], np.float32)
         self._triangles = np.ascontiguousarray(a.mesh.triangles, np.int32)
+        self._skip = raster.folded_in_source(a.mesh.vertices, self._triangles, fg.NUM_MESH_POINTS)
         self._head_w = a.mesh.head_weight.astype(np.float32)
         self._pivot = fg.to_camera_frame(a.head_pivot)
         self._rig = ExpressionRig.for_portrait(a)
@@ -101,6 +115,7 @@ class Renderer:
         self._mouth = build_mouth_textures(a.image, a.landmarks, a.teeth_visible)
         self._eyeball_px = fg.EYEBALL_RADIUS_CM * a.head_scale
         lm = a.landmarks
+        self._skull_fit, self._jaw_fit = AffineFit(lm[list(SKULL_ANCHORS), :2]), AffineFit(lm[list(JAW_ANCHORS), :2])
         self._rest_gap = float(np.linalg.norm(lm[fg.UPPER_LIP_CENTER, :2] - lm[fg.LOWER_LIP_CENTER, :2]))
         self._face_h = float(np.linalg.norm(lm[fg.CHIN, :2] - lm[fg.FOREHEAD, :2]))
         # openings that fold when they close: (upper margin, lower margin, corners, rest gap in pixels)
@@ -111,6 +126,7 @@ class Renderer:
         if self._folds[-1][3] <= raster.GRID_STEP:  # lips (nearly) closed in the portrait: no opening to fold
             self._folds.pop()
         self._lip_rows, self._lip_shift = _lip_source_shift(lm)
+        self._silhouette = _silhouette_skin(a.image, lm, a.face_width)
         self._torch = _TorchCompositor(self._fg, self._plate, self._pad) if self.device == "cuda" else None
 
     @property
@@ -149,39 +165,43 @@ class Renderer:
 
         dst = np.ascontiguousarray(moved[:, :2])
         depth = np.ascontiguousarray(moved[:, 2])
-        src = self._sources(weights)
-        roi = self._moving_region(dst, src)
+        src = self._sources(weights, yaw)
+        moved_px = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
+        roi = self._moving_region(dst, moved_px)
         if roi is None:
             out[:] = self._image
         elif self._torch is not None:
             gy0, gy1, gx0, gx1 = 0, self._map_x.shape[0] - 1, 0, self._map_x.shape[1] - 1
-            raster.rasterize_map(dst, depth, src, self._triangles, self._map_x, self._map_y, self._zbuf,
+            raster.rasterize_map(dst, depth, src, self._triangles, self._skip, self._map_x, self._map_y, self._zbuf,
                                  raster.GRID_STEP, gy0, gy1, gx0, gx1)
             self._torch.composite(self._map_x, self._map_y, out)
         else:
             self._warp_region(dst, depth, src, roi, out)
 
         # the layers are redrawn only where something changed: unchanged, the warp already gives the portrait
-        rest2 = a.landmarks[:, :2]
-        moved_px = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
-        if moved_px[list(fg.INNER_LIP_LOOP + SKULL_ANCHORS + JAW_ANCHORS)].any():
-            skull = fit_affine(rest2[list(SKULL_ANCHORS)], rigid[list(SKULL_ANCHORS), :2])
-            jaw = fit_affine(rest2[list(JAW_ANCHORS)], jaw_moved[list(JAW_ANCHORS), :2])
+        if moved_px[_MOUTH_ROWS].any():
+            skull = self._skull_fit(rigid[list(SKULL_ANCHORS), :2])
+            jaw = self._jaw_fit(jaw_moved[list(JAW_ANCHORS), :2])
             opacity = self._mouth_opacity(moved, scale)
             draw_mouth(out, self._mouth, moved[list(fg.INNER_LIP_LOOP), :2], skull, jaw, opacity)
         gaze_px = self._eyeball_px * np.sin(np.radians(np.asarray(gaze, np.float32))) * np.array([1.0, -1.0])
         for e, tex in enumerate(self._eyes):
-            if tex is not None and (gaze_px.any() or moved_px[list(fg.EYE_UPPER[e] + fg.EYE_LOWER[e])].any()):
-                draw_eye(out, tex, rest2, rigid[:, :2], eye_polygon(moved, e), gaze_px)
+            if tex is not None and (gaze_px.any() or moved_px[_EYE_ROWS[e]].any()):
+                draw_eye(out, tex, rigid[:, :2], eye_polygon(moved, e), gaze_px)
 
-    def _sources(self, weights: np.ndarray) -> np.ndarray:
-        """Vertex source pixels for this frame: the rest positions, upper-lid margins shifted toward the fold and
-        inner-lip margins into the lips as they close."""
+    def _sources(self, weights: np.ndarray, yaw: float) -> np.ndarray:
+        """Vertex source pixels for this frame: the rest positions, upper-lid margins shifted toward the fold,
+        inner-lip margins into the lips as they close, and the side of the face turning toward the camera taking
+        skin for its silhouette (_silhouette_skin)."""
         blinks = weights[[EXPRESSION_NAMES.index("blink_l"), EXPRESSION_NAMES.index("blink_r")]]
         close = float(weights[EXPRESSION_NAMES.index("mouth_close")])
-        if not blinks.any() and close <= 0:
+        if not blinks.any() and close <= 0 and yaw == 0.0:
             return self._src
         src = self._src.copy()
+        rows, skin, side = self._silhouette
+        unfold = min(abs(yaw) / SILHOUETTE_FULL_DEG, 1.0)
+        forward = rows[side == -np.sign(yaw)]  # a turn to the left (yaw < 0) brings the image's right side forward
+        src[forward] += unfold * (skin[side == -np.sign(yaw)] - self._src[forward])
         for eye, w in enumerate(blinks):
             margin = list(fg.EYE_UPPER[eye][1:-1])
             fold = list(fg.UPPER_LID_FOLD[eye])
@@ -191,9 +211,8 @@ class Renderer:
         src[self._lip_rows] += close * self._lip_shift
         return src
 
-    def _moving_region(self, dst: np.ndarray, src: np.ndarray) -> tuple[int, int, int, int] | None:
+    def _moving_region(self, dst: np.ndarray, moving: np.ndarray) -> tuple[int, int, int, int] | None:
         """Grid nodes gy0, gy1, gx0, gx1 bounding every triangle with a moving vertex; None if nothing moves."""
-        moving = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
         if not moving.any():
             return None
         tris = self._triangles[moving[self._triangles].any(1)]
@@ -211,7 +230,7 @@ class Renderer:
         """Backward-warp the person layer over the plate inside the moving region; the rest is the portrait."""
         gy0, gy1, gx0, gx1 = roi
         step = raster.GRID_STEP
-        raster.rasterize_map(dst, depth, src, self._triangles, self._map_x, self._map_y, self._zbuf, step,
+        raster.rasterize_map(dst, depth, src, self._triangles, self._skip, self._map_x, self._map_y, self._zbuf, step,
                              gy0, gy1, gx0, gx1)
         rh, rw = step * (gy1 - gy0), step * (gx1 - gx0)
         m1 = self._m1[: rh * rw * 2].reshape(rh, rw, 2)
@@ -221,7 +240,8 @@ class Renderer:
         raster.fixed_point_map(self._map_x, self._map_y, m1, m2, identity, self._pad, gy0, gy1, gx0, gx1)
         oy, ox = step * gy0, step * gx0
         for box in self._fold_boxes(dst, (oy, oy + rh, ox, ox + rw)):
-            raster.rasterize_fixed(dst, depth, src, self._triangles, m1, m2, identity, self._pad, oy, ox, *box)
+            raster.rasterize_fixed(dst, depth, src, self._triangles, self._skip, m1, m2, identity, self._pad, oy, ox,
+                                   *box)
         cv2.remap(self._fg, m1, m2, cv2.INTER_LINEAR, dst=warped, borderMode=cv2.BORDER_CONSTANT)
         if (rh, rw) != out.shape[:2]:
             out[:] = self._image
@@ -291,6 +311,48 @@ def _lip_source_shift(landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
             rows += list(ring)
             shifts.append(span * (reach * to_go / thickness)[:, None])
     return rows, np.concatenate(shifts).astype(np.float32)
+
+
+def _silhouette_skin(image: np.ndarray, landmarks: np.ndarray, face_width: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Face-mesh vertices near the sides of the face, below the eyes, whose portrait pixel is darker than the cheek
+    inside them (the crease in front of an ear, the shadow at the jaw): their rows, the nearest cheek-bright
+    pixel inward along the row as their skin source (N, 2), and their side (-1 image left, +1 right).
+
+    The side of a face is foreshortened in a portrait; turned toward the camera it unfolds two to three times
+    wider, and whatever its few source pixels hold is stretched over the cheek (p01 turned 15 degrees left: the
+    crease before her ear became a dark smudge).
+    """
+    light = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32), (0, 0), 1.0)
+    h, w = light.shape
+    pts = landmarks[: fg.NUM_MESH_POINTS, :2]
+    mid = float(landmarks[fg.NOSE_TIP, 0])
+    # above the eyes, hair over the temples is real and stays: the ear's crease and the jaw's shadow lie below
+    eye_line = float(landmarks[[fg.EYE_CORNERS[0][0], fg.EYE_CORNERS[1][0]], 1].max())
+    reach = max(2, int(round(SILHOUETTE_REACH_FW * face_width)))
+    oval = pts[list(fg.FACE_OVAL)]
+    half = {}
+    for sgn in (-1, 1):
+        part = oval[np.sign(oval[:, 0] - mid) == sgn]
+        order = np.argsort(part[:, 1])
+        half[sgn] = (part[order, 1], np.abs(part[order, 0] - mid))
+    rows, skin, side = [], [], []
+    for v in range(len(pts)):
+        x, y = pts[v]
+        sgn = 1 if x > mid else -1
+        if abs(x - mid) < SILHOUETTE_SIDE * np.interp(y, *half[sgn]) or y < eye_line:
+            continue
+        step = 1.0 if x < mid else -1.0  # inward
+        xs = np.clip(np.round(x + step * np.arange(2 * reach)).astype(int), 0, w - 1)
+        line = light[int(np.clip(round(y), 0, h - 1)), xs]
+        cheek = float(np.median(line[reach:]))
+        bright = np.nonzero(line[:reach] >= SILHOUETTE_DARK * cheek)[0]
+        if line[0] >= SILHOUETTE_DARK * cheek or len(bright) == 0:
+            continue
+        rows.append(v)
+        skin.append((x + step * (bright[0] + 1), y))
+        side.append(-1 if x < mid else 1)
+    return np.array(rows, int), np.array(skin, np.float32).reshape(-1, 2), np.array(side, int)
 
 
 def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
