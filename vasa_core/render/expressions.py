@@ -39,8 +39,10 @@ JAW_RING_FALLOFF = 0.12  # face heights: how far below the chin the jaw's pull f
 # Anatomical shape amplitudes in canonical cm at weight 1; Gaussian fall-off radii in cm keep each field smooth.
 # The same clips show the mouth width ranging 0.24 .. 0.36 face heights (5th .. 95th percentile, about +-20% of
 # its median): a full smile widens the 4.9 cm canonical mouth by 0.9 cm (+18%), stretch by 1.0 cm, and pucker
-# narrows it by 1.5 cm. Brows move ~5 mm when raised.
-SMILE_UP, SMILE_OUT, SMILE_BACK, SMILE_RADIUS = 0.55, 0.45, 0.3, 1.7
+# narrows it by 1.5 cm. Brows move ~5 mm when raised. The smile's fall-off stays near the corners (zygomaticus
+# pulls the corners, cheek_raise lifts the cheeks): at 1.7 cm it dragged the lower face and chin along, and the
+# dlib distance of the gallery's smile was 0.324 on p13 and 0.265 on p03 (0.297 and 0.244 at 1.3 cm, same corners).
+SMILE_UP, SMILE_OUT, SMILE_BACK, SMILE_RADIUS = 0.55, 0.45, 0.3, 1.3
 STRETCH_OUT, STRETCH_DOWN, STRETCH_RADIUS = 0.5, 0.12, 1.8
 FUNNEL_IN, FUNNEL_FWD, FUNNEL_OPEN, FUNNEL_RADIUS = 0.2, 0.5, 0.3, 2.2
 PUCKER_IN, PUCKER_FWD, PUCKER_RADIUS = 0.3, 0.6, 2.2

@@ -9,7 +9,10 @@ over the clean plate; then the eyes (iris moved for gaze, clipped by the lids) a
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -70,6 +73,12 @@ SILHOUETTE_SIDE, SILHOUETTE_REACH_FW, SILHOUETTE_DARK, SILHOUETTE_FULL_DEG = 0.8
 # beyond their gap in the portrait, fully by this fraction of the face height.
 MOUTH_FADE_FH = 0.015
 
+# Frames are rendered by this many threads: the compiled kernels and OpenCV release the GIL, so on the 2-core
+# machines two frames overlap. bench.gallery's talking clip at 512 px, load ~1, interleaved runs: p01 120-126 fps
+# (one thread: 91-110), p13 129-148 (93-129); the CPU time per frame rises 10-20% (GIL hand-offs), so where
+# other work competes for the cores (the lead's test runs, a pipeline encoding in parallel) set this to 1.
+RENDER_THREADS = 2
+
 _MOUTH_ROWS = list(fg.INNER_LIP_LOOP + SKULL_ANCHORS + JAW_ANCHORS)
 _EYE_ROWS = [list(fg.EYE_UPPER[e] + fg.EYE_LOWER[e]) for e in (0, 1)]
 
@@ -101,16 +110,9 @@ class Renderer:
         self._fg = _fade_pad(layer, self._pad)
         self._image = np.ascontiguousarray(a.image)
         self._plate = np.ascontiguousarray(a.clean_plate)
-        # flat buffers, viewed per frame as contiguous arrays the size of the moving region
-        self._m1 = np.empty(h * w * 2, np.int16)
-        self._m2 = np.empty(h * w, np.uint16)
-        self._identity = np.empty(h * w, np.uint8)
-        self._warped = np.empty(h * w * 4, np.uint8)
-        step = raster.GRID_STEP
-        gh, gw = h // step + 1, w // step + 1
-        self._map_x = np.empty((gh, gw), np.float32)
-        self._map_y = np.empty((gh, gw), np.float32)
-        self._zbuf = np.empty((gh, gw), np.float32)
+        self._grid = (h // raster.GRID_STEP + 1, w // raster.GRID_STEP + 1)
+        self._buffers = threading.local()  # each rendering thread its own scratch (_Scratch)
+        self._pool: ThreadPoolExecutor | None = None
         self._eyes = [build_eye_texture(a.image, a.landmarks, e) if a.eyes_open else None for e in (0, 1)]
         self._mouth = build_mouth_textures(a.image, a.landmarks, a.teeth_visible)
         self._eyeball_px = fg.EYEBALL_RADIUS_CM * a.head_scale
@@ -140,12 +142,24 @@ class Renderer:
         frames = np.empty((motion.num_frames, h, w, 3), np.uint8)
         names = motion.expression_names
         columns = [names.index(n) if n in names else -1 for n in EXPRESSION_NAMES]
-        for i in range(motion.num_frames):
-            weights = np.array([motion.expression[i, c] if c >= 0 else 0.0 for c in columns], np.float32)
-            self._render_frame(
-                np.clip(weights, 0.0, 1.0), motion.head_rotation[i], motion.head_translation[i],
-                float(motion.head_scale[i]), motion.gaze[i], frames[i],
-            )
+
+        def render_frames(indices: range) -> None:
+            for i in indices:
+                weights = np.array([motion.expression[i, c] if c >= 0 else 0.0 for c in columns], np.float32)
+                self._render_frame(
+                    np.clip(weights, 0.0, 1.0), motion.head_rotation[i], motion.head_translation[i],
+                    float(motion.head_scale[i]), motion.gaze[i], frames[i],
+                )
+
+        threads = min(RENDER_THREADS, os.cpu_count() or 1, motion.num_frames)
+        if threads <= 1 or self._torch is not None:
+            render_frames(range(motion.num_frames))
+            return frames
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="vasa-render")
+        # frames are independent: the threads take every threads-th frame
+        for job in [self._pool.submit(render_frames, range(k, motion.num_frames, threads)) for k in range(threads)]:
+            job.result()
         return frames
 
     def _render_frame(self, weights: np.ndarray, rotation: np.ndarray, translation: np.ndarray, scale: float,
@@ -168,15 +182,16 @@ class Renderer:
         src = self._sources(weights, yaw)
         moved_px = np.abs(dst - src).max(1) > raster.IDENTITY_TOL
         roi = self._moving_region(dst, moved_px)
+        b = self._scratch()
         if roi is None:
             out[:] = self._image
         elif self._torch is not None:
-            gy0, gy1, gx0, gx1 = 0, self._map_x.shape[0] - 1, 0, self._map_x.shape[1] - 1
-            raster.rasterize_map(dst, depth, src, self._triangles, self._skip, self._map_x, self._map_y, self._zbuf,
+            gy0, gy1, gx0, gx1 = 0, self._grid[0] - 1, 0, self._grid[1] - 1
+            raster.rasterize_map(dst, depth, src, self._triangles, self._skip, b.map_x, b.map_y, b.zbuf,
                                  raster.GRID_STEP, gy0, gy1, gx0, gx1)
-            self._torch.composite(self._map_x, self._map_y, out)
+            self._torch.composite(b.map_x, b.map_y, out)
         else:
-            self._warp_region(dst, depth, src, roi, out)
+            self._warp_region(dst, depth, src, roi, out, b)
 
         # the layers are redrawn only where something changed: unchanged, the warp already gives the portrait
         if moved_px[_MOUTH_ROWS].any():
@@ -217,7 +232,7 @@ class Renderer:
             return None
         tris = self._triangles[moving[self._triangles].any(1)]
         pts = dst[tris.ravel()]
-        gh, gw = self._map_x.shape
+        gh, gw = self._grid
         step = raster.GRID_STEP
         gx0 = int(np.clip(np.floor(pts[:, 0].min() / step) - 1, 0, gw - 2))
         gx1 = int(np.clip(np.ceil(pts[:, 0].max() / step) + 1, gx0 + 1, gw - 1))
@@ -226,18 +241,18 @@ class Renderer:
         return gy0, gy1, gx0, gx1
 
     def _warp_region(self, dst: np.ndarray, depth: np.ndarray, src: np.ndarray, roi: tuple[int, int, int, int],
-                     out: np.ndarray) -> None:
+                     out: np.ndarray, b: _Scratch) -> None:
         """Backward-warp the person layer over the plate inside the moving region; the rest is the portrait."""
         gy0, gy1, gx0, gx1 = roi
         step = raster.GRID_STEP
-        raster.rasterize_map(dst, depth, src, self._triangles, self._skip, self._map_x, self._map_y, self._zbuf, step,
+        raster.rasterize_map(dst, depth, src, self._triangles, self._skip, b.map_x, b.map_y, b.zbuf, step,
                              gy0, gy1, gx0, gx1)
         rh, rw = step * (gy1 - gy0), step * (gx1 - gx0)
-        m1 = self._m1[: rh * rw * 2].reshape(rh, rw, 2)
-        m2 = self._m2[: rh * rw].reshape(rh, rw)
-        identity = self._identity[: rh * rw].reshape(rh, rw)
-        warped = self._warped[: rh * rw * 4].reshape(rh, rw, 4)
-        raster.fixed_point_map(self._map_x, self._map_y, m1, m2, identity, self._pad, gy0, gy1, gx0, gx1)
+        m1 = b.m1[: rh * rw * 2].reshape(rh, rw, 2)
+        m2 = b.m2[: rh * rw].reshape(rh, rw)
+        identity = b.identity[: rh * rw].reshape(rh, rw)
+        warped = b.warped[: rh * rw * 4].reshape(rh, rw, 4)
+        raster.fixed_point_map(b.map_x, b.map_y, m1, m2, identity, self._pad, gy0, gy1, gx0, gx1)
         oy, ox = step * gy0, step * gx0
         for box in self._fold_boxes(dst, (oy, oy + rh, ox, ox + rw)):
             raster.rasterize_fixed(dst, depth, src, self._triangles, self._skip, m1, m2, identity, self._pad, oy, ox,
@@ -246,6 +261,12 @@ class Renderer:
         if (rh, rw) != out.shape[:2]:
             out[:] = self._image
         raster.composite(warped, self._plate, self._image, identity, out, oy, ox)
+
+    def _scratch(self) -> _Scratch:
+        b = getattr(self._buffers, "scratch", None)
+        if b is None:
+            b = self._buffers.scratch = _Scratch(*self.size, self._grid)
+        return b
 
     def _fold_boxes(self, dst: np.ndarray, region: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
         """Boxes (y0, y1, x0, x1) around eyes and lips closing below a third of their rest gap, inside the region.
@@ -293,6 +314,20 @@ class Renderer:
             delta = float(np.sign(delta)) * min(abs(delta), HIDDEN_SIDE_MAX_DEG)
         limit = max(MAX_TOTAL_YAW, abs(yaw0))
         return float(np.clip(yaw0 + delta, -limit, limit)) - yaw0
+
+
+class _Scratch:
+    """Per-thread buffers (DESIGN.md: allocating them per frame made some runs 3x slower): the grid map and its
+    depth buffer, and flat arrays viewed per frame as contiguous arrays the size of the moving region."""
+
+    def __init__(self, h: int, w: int, grid: tuple[int, int]) -> None:
+        self.map_x = np.empty(grid, np.float32)
+        self.map_y = np.empty(grid, np.float32)
+        self.zbuf = np.empty(grid, np.float32)
+        self.m1 = np.empty(h * w * 2, np.int16)
+        self.m2 = np.empty(h * w, np.uint16)
+        self.identity = np.empty(h * w, np.uint8)
+        self.warped = np.empty(h * w * 4, np.uint8)
 
 
 def _lip_source_shift(landmarks: np.ndarray) -> tuple[list[int], np.ndarray]:
