@@ -40,6 +40,9 @@ SOFT_BINDING_LABEL = "c2pa.soft-binding"
 SOFT_BINDING_ALG = "org.vasa-studio.watermark.dwtdctsvd-conv.v1"  # safety/watermark.py, payload.py
 UNTRUSTED_CODE = "signingCredential.untrusted"
 STATES = ("Trusted", "Valid", "Invalid", "absent")
+# c2pa reads an ingredient whole into memory to look for its own manifest (+55 MB peak for a 53 MB WAV, measured);
+# larger inputs enter as described ingredients, their SHA-256 in the generation assertion as always.
+INGREDIENT_PARSE_MAX_BYTES = 16 * 1024 * 1024
 # Turned off: ingredient thumbnails dominate signing time and would copy the portrait into every output.
 _BUILDER_SETTINGS = {"builder": {"thumbnail": {"enabled": False}}}
 
@@ -126,12 +129,16 @@ class Signer:
             (inputs.audio, inputs.audio_filename, audio_mime),
         ):
             ingredient = {"title": name, "format": mime, "relationship": "inputTo"}
-            try:
-                with _binary_stream(data) as stream:
-                    builder.add_ingredient(ingredient, mime, stream)
-            except c2pa.C2paError:
-                # Formats c2pa cannot parse (e.g. FLAC) still enter as a described ingredient; the hash is in
-                # the generation assertion either way.
+            parsed = _size(data) <= INGREDIENT_PARSE_MAX_BYTES
+            if parsed:
+                try:
+                    with _binary_stream(data) as stream:
+                        builder.add_ingredient(ingredient, mime, stream)
+                except c2pa.C2paError:
+                    parsed = False
+            if not parsed:
+                # Formats c2pa cannot parse (e.g. FLAC) and very large inputs still enter as a described
+                # ingredient; the hash is in the generation assertion either way.
                 builder.add_ingredient(ingredient, "application/octet-stream", io.BytesIO(b""))
         dst.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
@@ -276,3 +283,7 @@ def _head(data: bytes | Path) -> bytes:
 def _sha256(data: bytes | Path) -> str:
     with _binary_stream(data) as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _size(data: bytes | Path) -> int:
+    return len(data) if isinstance(data, bytes) else Path(data).stat().st_size

@@ -169,3 +169,15 @@ def test_audio_given_as_a_path_is_hashed_and_listed_like_bytes(tmp_path, config)
     assert summary.state == "Valid"
     voice = next(i for i in summary.ingredients if i.title == "voice.wav")
     assert voice.sha256 == hashlib.sha256(AUDIO).hexdigest()
+
+
+def test_an_input_too_large_to_parse_is_listed_with_its_hash(tmp_path, config, monkeypatch):
+    from safety import provenance
+
+    monkeypatch.setattr(provenance, "INGREDIENT_PARSE_MAX_BYTES", len(AUDIO) - 1)
+    wav = tmp_path / "voice.wav"
+    wav.write_bytes(AUDIO)
+    summary = Signer(config).sign(write_mp4(tmp_path / "in.mp4"), tmp_path / "out.mp4", inputs(audio=wav))
+    voice = next(i for i in summary.ingredients if i.title == "voice.wav")
+    assert summary.state == "Valid" and voice.format == "audio/wav"
+    assert voice.sha256 == hashlib.sha256(AUDIO).hexdigest()
