@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -88,3 +90,14 @@ def sniff_mime(head: bytes) -> str | None:
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "image/tiff"
     return None
+
+
+def open_binary(data: bytes | Path) -> BinaryIO:
+    """A readable binary stream over bytes in memory or a file on disk (an hour of WAV need not be loaded)."""
+    return io.BytesIO(data) if isinstance(data, bytes) else Path(data).open("rb")
+
+
+def sha256_hex(data: bytes | Path) -> str:
+    """SHA-256 hex digest of bytes or of a file, read in blocks."""
+    with open_binary(data) as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()

@@ -9,7 +9,6 @@ assertion naming the watermark id (so a clip whose manifest was stripped can be 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -17,13 +16,13 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import c2pa
 
 from safety.certs import development_chain
 from safety.config import SafetyConfig
-from safety.media import sniff_mime
+from safety.media import open_binary, sha256_hex, sniff_mime
 from safety.screening import ScreeningReport
 
 SOFTWARE_NAME = "vasa-studio"
@@ -132,7 +131,7 @@ class Signer:
             parsed = _size(data) <= INGREDIENT_PARSE_MAX_BYTES
             if parsed:
                 try:
-                    with _binary_stream(data) as stream:
+                    with open_binary(data) as stream:
                         builder.add_ingredient(ingredient, mime, stream)
                 except c2pa.C2paError:
                     parsed = False
@@ -184,7 +183,7 @@ def _manifest_definition(inputs: ManifestInputs) -> dict[str, Any]:
         "generation_id": inputs.generation_id,
         "watermark_id": inputs.watermark_id,
         "inputs": [
-            {"role": role, "title": title, "sha256": _sha256(data)}
+            {"role": role, "title": title, "sha256": sha256_hex(data)}
             for role, title, data in (
                 ("portrait", inputs.portrait_filename, inputs.portrait),
                 ("audio", inputs.audio_filename, inputs.audio),
@@ -271,18 +270,9 @@ def _read_pem(path: Path, variable: str) -> bytes:
     return data
 
 
-def _binary_stream(data: bytes | Path) -> BinaryIO:
-    return io.BytesIO(data) if isinstance(data, bytes) else Path(data).open("rb")
-
-
 def _head(data: bytes | Path) -> bytes:
-    with _binary_stream(data) as stream:
+    with open_binary(data) as stream:
         return stream.read(16)
-
-
-def _sha256(data: bytes | Path) -> str:
-    with _binary_stream(data) as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _size(data: bytes | Path) -> int:

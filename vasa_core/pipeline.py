@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 import uuid
@@ -13,6 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from safety.config import SafetyConfig
+from safety.media import sha256_hex
 from safety.provenance import ManifestInputs, Signer
 from safety.registry import GenerationRecord, Registry
 from safety.screening import Screener, ScreeningReport
@@ -225,13 +225,13 @@ class TalkingHeadPipeline:
                     GenerationRecord(
                         generation_id=generation_id,
                         watermark_id=watermark_id,
-                        portrait_sha256=_sha256(portrait[0]),
-                        audio_sha256=_sha256(audio[0]),
+                        portrait_sha256=sha256_hex(portrait[0]),
+                        audio_sha256=sha256_hex(audio[0]),
                         options=to_jsonable(options),
                         screening=to_jsonable(screening),
                         manifest=to_jsonable(manifest),
                         software=f"{SOFTWARE_AGENT} {__version__}",
-                        video_sha256=_sha256(out_path),
+                        video_sha256=sha256_hex(out_path),
                     )
                 )
             except BaseException:
@@ -336,10 +336,3 @@ class _StageClock:
     def _report(self, fraction: float, stage: str) -> None:
         if self._callback is not None:
             self._callback(fraction, stage)
-
-
-def _sha256(data: bytes | Path) -> str:
-    if isinstance(data, bytes):
-        return hashlib.sha256(data).hexdigest()
-    with Path(data).open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
