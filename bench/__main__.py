@@ -216,11 +216,19 @@ def gallery_rows(data: dict) -> list[Row]:
         fps = float(data["speed"]["fps"])
         rows.append(Row("gallery", f"renderer fps ({data['speed']['size']} px)", fps, "fps",
                         f">= {GALLERY_FPS_MIN:g}", fps >= GALLERY_FPS_MIN,
-                        f"{data['speed']['portrait']}, load {data['speed'].get('load_average_1min', '?')}"))
+                        _speed_note(data["speed"])))
     if data.get("cannot_handle"):
         rows.append(Row("gallery", "portraits it cannot handle", float(len(data["cannot_handle"])), "portraits",
                         note=", ".join(sorted(data["cannot_handle"]))))
     return rows
+
+
+def _speed_note(speed: dict) -> str:
+    if "median_pass_fps" not in speed:
+        return f"{speed['portrait']}, load {speed.get('load_average_1min', '?')}"
+    return (f"best of {speed['passes']} passes of {speed['frames']} frames, {speed['portrait']}; median pass "
+            f"{speed['median_pass_fps']:.0f} fps, {speed['fps_per_cpu_second']:.0f} frames per CPU-second; "
+            f"load {speed['load_average_1min']:.1f} on {speed['cpu_count']} CPUs")
 
 
 def to_rows(section: str, result: Any) -> list[Row]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
 from vasa_core.analysis.face import FaceAnalyzer
-from vasa_core.render.expressions import JAW_HINGE_CM, JAW_MAX_DEG, canonical_fields, jaw_weights
+from vasa_core.render.expressions import JAW_HINGE_CM, JAW_MAX_DEG, canonical_fields, jaw_bone_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ("videos/*.mp4", "videos_more/mead_W023_surprised_L2_010.mp4", "videos_more/mead_M003_happy_L1_024.mp4")
@@ -50,7 +50,7 @@ def clip_stats(tracks: np.ndarray) -> dict[str, np.ndarray]:
 # frames are aligned on them to remove head motion before measuring the mouth.
 RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 127, 356, 70, 300, 105, 334)
 SHARE_POINTS = {"lower lip (14)": 14, "chin (152)": 152, "upper lip (13)": 13, "corner (61)": 61,
-                "corner (291)": 291}
+                "corner (291)": 291, "outer upper lip (0)": 0, "philtrum (164)": 164, "outer lower lip (17)": 17}
 
 
 def to_canonical(landmarks: np.ndarray) -> np.ndarray:
@@ -75,17 +75,18 @@ def opening_shares(tracks: np.ndarray) -> np.ndarray:
     return np.einsum("t,tvc->vc", x, canon - canon.mean(0)) / max(float(x @ x), 1e-9)
 
 
-def canonical_jaw_gap() -> float:
-    """Inner-lip gap per face height that jaw_open = 1 adds on the canonical face (bone rotation + lip field)."""
+def canonical_jaw_open() -> tuple[float, np.ndarray]:
+    """What jaw_open = 1 does on the canonical face (bone rotation + lip field): the inner-lip gap it adds per face
+    height, and (468, 3) cm each vertex moves per cm of that gap (comparable with opening_shares)."""
     canon = fg.canonical_face().vertices
     t = np.radians(JAW_MAX_DEG)
     rot = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
     turned = (canon - JAW_HINGE_CM) @ rot.T + JAW_HINGE_CM
-    moved = canon + jaw_weights(canon)[:, None] * (turned - canon) + canonical_fields(canon)["jaw_open"]
+    moved = canon + jaw_bone_weights(canon)[:, None] * (turned - canon) + canonical_fields(canon)["jaw_open"]
     rest_gap = canon[fg.UPPER_LIP_CENTER, 1] - canon[fg.LOWER_LIP_CENTER, 1]
-    gap = moved[fg.UPPER_LIP_CENTER, 1] - moved[fg.LOWER_LIP_CENTER, 1]
+    gap = moved[fg.UPPER_LIP_CENTER, 1] - moved[fg.LOWER_LIP_CENTER, 1] - rest_gap
     face_h = canon[fg.FOREHEAD, 1] - canon[fg.CHIN, 1]
-    return float((gap - rest_gap) / face_h)
+    return float(gap / face_h), (moved - canon) / gap
 
 
 def main() -> None:
@@ -110,11 +111,11 @@ def main() -> None:
     gaps = np.concatenate(all_gaps)
     print(f"all clips: lip gap p95 {np.percentile(gaps, 95):.3f}, max {gaps.max():.3f} (per face height)")
     mean_share = np.mean(shares, axis=0)
-    print("per cm of lip gap, each point moves (x, y up, z forward) cm, mean over clips:")
+    gap, ours = canonical_jaw_open()
+    print("per cm of lip gap, each point moves (x, y up, z forward) cm: videos (mean over clips) | renderer")
     for label, idx in SHARE_POINTS.items():
-        print(f"  {label:15s} {np.round(mean_share[idx], 2).tolist()}")
-    print(f"renderer: jaw_open = 1 ({JAW_MAX_DEG:.1f} deg about the hinge + lip field) adds {canonical_jaw_gap():.3f}")
-
+        print(f"  {label:22s} {np.round(mean_share[idx], 2).tolist()} | {np.round(ours[idx], 2).tolist()}")
+    print(f"renderer: jaw_open = 1 ({JAW_MAX_DEG:.1f} deg about the hinge + lip field) adds {gap:.3f}")
 
 if __name__ == "__main__":
     main()

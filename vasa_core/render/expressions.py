@@ -19,16 +19,22 @@ from vasa_core.types import EXPRESSION_NAMES, PortraitAnalysis
 
 # jaw_open, calibrated on real talking videos (python -m bench.calibrate_face: the four clips in
 # shared/media/videos and two MEAD clips, tracked with our face analysis). The inner-lip gap reaches 0.10-0.13 face
-# heights at the 95th percentile and 0.149 at most; jaw_open = 1 opens 0.137 (a wide speech vowel). Aligned on
-# the upper face and regressed on the gap, each cm of opening moves the lower lip 0.71 down and 0.27 back, the chin
-# 0.34 down and 0.27 back, the upper lip 0.26 up, and the mouth corners 0.2-0.26 outward and 0.2 back. So the jaw
-# bone turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in front
-# of the ear), and the lips do the rest as a smooth field. The corners' outward drift is left to stretch and smile:
+# heights at the 95th percentile and 0.154 at most; jaw_open = 1 opens 0.135 (a wide speech vowel). Aligned on
+# the upper face and regressed on the gap, each cm of opening moves the lower lip 0.71 down and 0.26 back (its
+# outer edge 0.64), the chin 0.33 down and 0.25 back, the inner upper lip 0.26 up but its outer edge only 0.18 and
+# the philtrum above it 0.04, and the mouth corners 0.2-0.26 outward, 0.17 back and not down. So the jaw bone
+# turns only enough to drop the chin by its share, about JAW_HINGE_CM (the temporomandibular joint, in front of
+# the ear), and the lips do the rest as a smooth field. The corners' outward drift is left to stretch and smile:
 # it comes with the width of the vowels spoken while the mouth is open, which the motion sets separately.
+# `calibrate_face` prints the renderer's shares beside the videos'. Lifting the philtrum with the lip (0.19, a
+# 1.8 cm fall-off) and dropping the corners with half the bone (0.19) shortened the nose-to-lip distance and
+# sagged the mouth: the gallery's jaw_open frames read 0.33 (p13) and 0.29 (p15) dlib, 0.29 and 0.25 calibrated.
 JAW_HINGE_CM = np.array([0.0, -0.5, -4.5], np.float32)
-JAW_MAX_DEG = 6.1  # drops the canonical chin by 0.34 of the 2.42 cm gap (0.137 x 17.66 cm face height)
-JAW_LIP_DROP_CM = 0.69  # lower lip beyond the bone's 0.98 cm, to its 0.71 share of the gap
+JAW_MAX_DEG = 5.3  # drops the canonical chin by 0.33 of the 2.4 cm gap (0.135 x 17.66 cm face height)
+JAW_LIP_DROP_CM = 0.85  # lower lip beyond the bone's share, to 0.74 of the gap
 JAW_UPPER_LIFT_CM = 0.63  # 0.26 of the gap
+JAW_UPPER_LIFT_SIGMA_CM = 0.67  # upward fall-off of that lift: 0.18 at the outer lip edge, 0.02 at the philtrum
+CORNER_JAW = 0.1  # share of the jaw bone's turn the mouth corners follow: they drop 0.03 of the gap
 JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.48, 1.2  # 0.2 of the gap
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
@@ -119,13 +125,13 @@ def _by_x(canon: np.ndarray, line: tuple[int, ...]) -> tuple[np.ndarray, np.ndar
 
 
 def jaw_bone_weights(canon: np.ndarray) -> np.ndarray:
-    """jaw_weights with the lips following the bone along the lens: from half at the corners (where upper and lower
-    lip meet) to all (lower lip) or none (upper lip) at the centre."""
+    """jaw_weights with the lips following the bone along the lens: from CORNER_JAW at the corners (where upper and
+    lower lip meet) to all (lower lip) or none (upper lip) at the centre."""
     w = jaw_weights(canon)
     lens, is_lip = lip_lens(canon)
     lower = w > 0.5
-    w = np.where(is_lip & lower, 0.5 * (1.0 + lens), w)
-    w = np.where(is_lip & ~lower & (w < 0.5), 0.5 * (1.0 - lens), w)
+    w = np.where(is_lip & lower, CORNER_JAW + (1.0 - CORNER_JAW) * lens, w)
+    w = np.where(is_lip & ~lower & (w <= 0.5), CORNER_JAW * (1.0 - lens), w)
     return w.astype(np.float32)
 
 
@@ -162,7 +168,11 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     gt = (_gauss(xy, lower_c, LIP_RADIUS * 0.6) * _smoothstep(jw * 2 - 0.5))[:, None]
     fields["lower_lip_tuck"] = gt * np.array([0.0, LIP_TUCK_UP, -LIP_TUCK_BACK], np.float32)
     lens = lip_lens(canon)[0][:, None]
-    jaw_lips = lens * (gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + gu * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0]))
+    # the upper lip lifts, its skin above hardly: across, the lip fields' fall-off; upward, a short one
+    above = np.maximum(xy[:, 1] - upper_c[1], 0.0)
+    lift = (np.exp(-0.5 * ((xy[:, 0] - upper_c[0]) / LIP_RADIUS) ** 2) * np.exp(-0.5 * (above / JAW_UPPER_LIFT_SIGMA_CM) ** 2)
+            * _smoothstep(upper * 2 - 0.5))[:, None]
+    jaw_lips = lens * (gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + lift * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0]))
     for corner in fg.MOUTH_CORNERS:
         gc = _gauss(xy, canon[corner, :2], JAW_CORNER_RADIUS)[:, None]
         jaw_lips = jaw_lips + gc * np.array([0.0, 0.0, -JAW_CORNER_BACK_CM])
@@ -277,8 +287,15 @@ class ExpressionRig:
         return self._turn_jaw(out, weights[EXPRESSION_NAMES.index("jaw_open")])
 
     def jaw_bone(self, points_cam: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Only the jaw bone's rotation (what the lower teeth follow), no soft-tissue fields."""
-        return self._turn_jaw(points_cam, self._effective(weights)[EXPRESSION_NAMES.index("jaw_open")])
+        """What the lower teeth follow: the jaw bone's rotation and the lower lip that jaw_open carries with it (in
+        speech the lower lip rests on the lower incisors), but none of the other lip shapes (lower_lip_down bares
+        the teeth)."""
+        jaw = self._effective(weights)[EXPRESSION_NAMES.index("jaw_open")]
+        if jaw <= 0:
+            return points_cam
+        out = points_cam.copy()
+        out[: fg.NUM_LANDMARKS] += jaw * self.basis[EXPRESSION_NAMES.index("jaw_open")][: len(points_cam)]
+        return self._turn_jaw(out, jaw)
 
     @staticmethod
     def _effective(weights: np.ndarray) -> np.ndarray:
