@@ -161,6 +161,25 @@ def test_distance_scales_the_head(analyzer, r07, p07):
     assert iod[2] / iod[0] == pytest.approx(0.8, abs=0.06)
 
 
+def test_farthest_distance_leaves_no_hair_behind_and_no_plate_under_the_body(r01, p01):
+    """p01's hair touches the top of the frame and her shoulders the bottom: at the control's farthest distance
+    (0.5) the shrunk head must take all its hair along, and the torso must still reach the bottom border, with
+    texture rather than the streaks of a repeated edge row."""
+    frame = r01.render(motion(1, scale=0.5))[0].astype(np.float32)
+    plate = p01.clean_plate.astype(np.float32)
+    h = frame.shape[0]
+    assert (p01.matte[0] > 0.5).any()
+    top = slice(0, int(0.05 * h))
+    assert np.abs(frame[top] - plate[top]).max(2).mean() < 3.0
+    centre = int(round(p01.landmarks[fg.CHIN, 0]))
+    cols = slice(centre - int(0.2 * p01.face_width), centre + int(0.2 * p01.face_width))
+    assert (p01.matte[-1, cols] > 0.5).all()
+    assert np.abs(frame[-3:, cols] - plate[-3:, cols]).max(2).mean() > 20.0
+    band = cv2.cvtColor(frame[-int(0.1 * h):], cv2.COLOR_RGB2GRAY)
+    along_x, along_y = np.abs(np.diff(band, axis=1)).mean(), np.abs(np.diff(band, axis=0)).mean()
+    assert along_y > 0.3 * along_x
+
+
 def test_gaze_moves_irises_within_the_eyes(analyzer, r07, p07):
     frames = r07.render(motion(1, gaze=(-25.0, 0.0)))
     right = r07.render(motion(1, gaze=(25.0, 0.0)))

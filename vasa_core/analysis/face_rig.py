@@ -85,5 +85,14 @@ def build_mesh(landmarks: np.ndarray, width: int, height: int, ring_depth: float
 
     weight = head_weight_at(vertices, landmarks)
     weight[: NUM_MESH_POINTS + 10] = 1.0
-    weight[-n:] = 0.0  # the ring enclosing the image is pinned
-    return PortraitMesh(vertices=vertices, triangles=triangles, hole_triangles=holes, head_weight=weight)
+    mesh = PortraitMesh(vertices=vertices, triangles=triangles, hole_triangles=holes, head_weight=weight)
+    weight[pinned(mesh)] = 0.0
+    return mesh
+
+
+def pinned(mesh: PortraitMesh) -> np.ndarray:
+    """(V,) bool: the outermost ring, which encloses the image and never moves (head motion and scale alike), so
+    that every output pixel stays covered by the mesh."""
+    out = np.zeros(len(mesh.vertices), bool)
+    out[-len(FACE_OVAL):] = True
+    return out

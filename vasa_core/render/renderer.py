@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from vasa_core.analysis import face_geometry as fg
+from vasa_core.analysis.face_rig import pinned
 from vasa_core.errors import InputError
 from vasa_core.render import raster
 from vasa_core.render.expressions import INNER_LOWER_MID, INNER_UPPER_MID, ExpressionRig
@@ -38,10 +39,12 @@ MAX_TOTAL_YAW = 45.0
 # fraction of the image height above the bottom border, where the body continues out of the frame (a long fade:
 # the mesh is sparse there, and a short one lets the torso's cut edge lift off the border).
 BODY_BORDER_FRAC = 0.35
-# The person layer is extended past the image border by this fraction of the longer side, its matte fading to
-# zero there (except at the bottom): a head moved or shrunk away from the frame edge ends softly instead of
-# smearing edge pixels.
-FG_PAD_FRAC = 0.04
+# The person layer is extended past the image border by FG_PAD_FRAC of the longer side, mirrored. Its matte fades
+# to zero over FG_FADE_FRAC at the top and sides: a head moved or shrunk away from the frame edge ends softly. At
+# the bottom it does not fade: the torso's scale fades to 0 toward the bottom border, but over the mesh's coarse
+# outer triangles, so at distance 0.5 the bottom rows still sample up to 0.13 of the side below the frame
+# (0.05 at 0.8), where the mirrored torso continues.
+FG_PAD_FRAC, FG_FADE_FRAC = 0.16, 0.04
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
 JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
@@ -101,13 +104,14 @@ class Renderer:
         self._pivot = fg.to_camera_frame(a.head_pivot)
         self._rig = ExpressionRig.for_portrait(a)
         self._scale_w = np.maximum(self._head_w, _body_weight(a.mesh.vertices[:, :2], w, h))
+        self._scale_w[pinned(a.mesh)] = 0.0
         self._yaw0 = float(a.head_pose[0])
         # person layer, premultiplied by its matte: the matting equation's foreground, image - (1 - alpha) * plate
         alpha = np.round(np.clip(a.matte, 0.0, 1.0) * 255.0)
         residual = a.image.astype(np.float32) - (1.0 - alpha[..., None] / 255.0) * a.clean_plate.astype(np.float32)
         layer = np.dstack([np.clip(np.round(residual), 0, 255), alpha]).astype(np.uint8)
         self._pad = max(4, int(round(FG_PAD_FRAC * max(h, w))))
-        self._fg = _fade_pad(layer, self._pad)
+        self._fg = _fade_pad(layer, self._pad, max(4, int(round(FG_FADE_FRAC * max(h, w)))))
         self._image = np.ascontiguousarray(a.image)
         self._plate = np.ascontiguousarray(a.clean_plate)
         self._grid = (h // raster.GRID_STEP + 1, w // raster.GRID_STEP + 1)
@@ -396,17 +400,17 @@ def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
-def _fade_pad(layer: np.ndarray, pad: int) -> np.ndarray:
-    """Pad an RGBA premultiplied layer by replicating its border; alpha and colour fade linearly to 0 at the top,
-    left and right (a head moved off the frame edge ends softly) but not at the bottom, where a torso cut by
-    the frame continues below it."""
-    padded = cv2.copyMakeBorder(layer, pad, pad, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
+def _fade_pad(layer: np.ndarray, pad: int, fade: int) -> np.ndarray:
+    """Pad an RGBA premultiplied layer by ``pad`` pixels, mirroring its border (repeating the edge row drew
+    streaks); alpha and colour fade linearly to 0 over ``fade`` pixels at the top, left and right (a head moved off
+    the frame edge ends softly) but not at the bottom, where a torso cut by the frame continues below it."""
+    padded = cv2.copyMakeBorder(layer, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.float32)
     h, w = layer.shape[:2]
     ys, xs = np.arange(h + 2 * pad), np.arange(w + 2 * pad)
-    ramp_y = np.clip(1.0 - (pad - ys) / pad, 0, 1)
-    ramp_x = np.clip(1.0 - np.maximum(pad - xs, xs - (w + pad - 1)) / pad, 0, 1)
-    fade = np.minimum(ramp_y[:, None], ramp_x[None, :])[..., None]
-    return np.ascontiguousarray(np.round(padded * fade), dtype=np.uint8)
+    ramp_y = np.clip(1.0 - (pad - ys) / fade, 0, 1)
+    ramp_x = np.clip(1.0 - np.maximum(pad - xs, xs - (w + pad - 1)) / fade, 0, 1)
+    fade_map = np.minimum(ramp_y[:, None], ramp_x[None, :])[..., None]
+    return np.ascontiguousarray(np.round(padded * fade_map), dtype=np.uint8)
 
 
 def _resolve_device(device: str) -> str:
