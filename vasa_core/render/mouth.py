@@ -35,7 +35,7 @@ ASSET_EDGE_V = 0.0
 # above the lower lip's inner line (v units), darker because the upper lip and teeth shade them. In speech the
 # lower lip covers most of the lower incisors (about 2 mm of edge shows): at 0.15 v the two rows filled the opening
 # like clenched teeth (p13).
-LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.08, 0.8
+LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.03, 0.8
 # Teeth re-coloured to a portrait: at most this bright relative to its skin (Lab L; in p01, the asset's source,
 # the 90th percentile of the teeth is 1.1 of the cheeks), tinted by this share of the skin's chroma (in p01 the
 # texture's mean a*, b* are 0.46-0.52 of the cheeks', gums included; that little reads as blue-grey teeth next
@@ -43,12 +43,16 @@ LOWER_SCALE_U, LOWER_SCALE_V, LOWER_EDGE_V, LOWER_SHADE = 0.88, 0.75, -0.08, 0.8
 TEETH_MAX_L_OVER_SKIN, TEETH_SKIN_CHROMA = 1.1, 0.8
 # Cavity and tongue colours relative to the portrait's lip colour (Lab lightness factors), corner darkening,
 # and the dark wet band along the inner lip edge (fraction and width in pixels).
-CAVITY_L, TONGUE_L = 0.3, 0.6
+CAVITY_L, TONGUE_L = 0.3, 0.9
 CORNER_DARKEN = 0.55
 TOP_SHADOW = 0.45  # the roof of the mouth under the upper teeth is darker than the floor
 LIP_BAND_DARKEN, LIP_BAND_PX = 0.35, 1.2
-# Tongue: an ellipse in the jaw's mouth frame whose top shows just above the lower teeth edge.
-TONGUE_CENTRE_V, TONGUE_RADII = 0.05, (0.62, 0.3)
+# Tongue: in the real videos' widest openings (gap 0.13-0.15 face heights: v04, v07, MEAD W023) a lip-pink tongue
+# fills the lower half of the opening behind the lower lip, the lower teeth mostly hidden, and the dark cavity is
+# a band under the upper teeth. So the tongue is an ellipse in the jaw's mouth frame, centred TONGUE_BELOW_V under
+# the lower lip's inner line, reaching TONGUE_SHARE of the opening above it and TONGUE_HALF_U across; it darkens
+# by TONGUE_BACK_SHADE toward its top, where it curves back into the mouth.
+TONGUE_BELOW_V, TONGUE_SHARE, TONGUE_HALF_U, TONGUE_BACK_SHADE = 0.1, 0.5, 0.95, 0.35
 MIN_MOUTH_AREA_PX = 4.0
 # The line where pressed lips meet: the cavity colour over a 1 px anti-aliased line at this opacity, fading in as
 # the mean inner-lip gap falls below SEAM_FADE_PX (there the interior's dark edge band is about as wide).
@@ -271,9 +275,9 @@ def _draw_interior(out: np.ndarray, tex: MouthTextures, lips: np.ndarray, skull:
     upper = sample_affine(tex.upper, upper_inv[:2], box, border=cv2.BORDER_CONSTANT)
     lower = sample_affine(tex.lower, lower_inv[:2], box, border=cv2.BORDER_CONSTANT)
     m_jaw = (lower_shift @ mouth3 @ jaw_inv3)[:2]
-    # the roof shadow's scale: the opening's depth in the jaw's frame, -v at its deepest (v is affine: a corner)
-    corners_v = m_jaw[1, 0] * np.array([x0, x1 - 1, x0, x1 - 1]) + m_jaw[1, 1] * np.array([y0, y0, y1 - 1, y1 - 1])
-    opening = max(float(np.max(-(corners_v + m_jaw[1, 2]))), 1e-3)
+    # the opening's height in the jaw's frame: -v of the upper inner lip's centre (the lower lip's is 0)
+    top = lips[fg.INNER_LIP_LOOP.index(fg.UPPER_LIP_CENTER)]
+    opening = max(-float(m_jaw[1] @ np.array([top[0], top[1], 1.0])), 1e-3)
     mask = polygon_mask(lips, box)
     band = cv2.GaussianBlur(mask, (0, 0), LIP_BAND_PX)
     _shade_interior(out, upper, lower, mask, band, m_jaw.astype(np.float32), tex.cavity_rgb, tex.tongue_rgb,
@@ -295,14 +299,16 @@ def _shade_interior(out, upper, lower, mask, band, m_jaw, cavity, tongue, opacit
             v = m_jaw[1, 0] * px + m_jaw[1, 1] * py + m_jaw[1, 2]
             shade = 1.0 - CORNER_DARKEN * min(abs(u), 1.0) ** 2
             roof = 1.0 - TOP_SHADOW * min(max(-v / opening, 0.0), 1.0)
-            t = (u / TONGUE_RADII[0]) ** 2 + ((v - TONGUE_CENTRE_V) / TONGUE_RADII[1]) ** 2
+            rise = TONGUE_BELOW_V + TONGUE_SHARE * opening
+            t = (u / TONGUE_HALF_U) ** 2 + ((v - TONGUE_BELOW_V) / rise) ** 2
             tongue_a = min(max((1.0 - t) * 3.0, 0.0), 1.0) * shade
+            back = 1.0 - TONGUE_BACK_SHADE * min(max(-v / (TONGUE_SHARE * opening), 0.0), 1.0) ** 2
             lo_a, up_a = lower[y, x, 3] / 255.0, upper[y, x, 3] / 255.0
             teeth_shade = np.sqrt(shade)
             dark = 1.0 - LIP_BAND_DARKEN * min(max(1.0 - (band[y, x] - 0.5) * 2.0, 0.0), 1.0)
             for c in range(3):
                 col = cavity[c] * shade * roof
-                col = col * (1.0 - tongue_a) + tongue[c] * tongue_a
+                col = col * (1.0 - tongue_a) + tongue[c] * back * tongue_a
                 col = col * (1.0 - lo_a) + lower[y, x, c] * lo_a * teeth_shade
                 col = col * (1.0 - up_a) + upper[y, x, c] * up_a * teeth_shade
                 val = out[y + y0, x + x0, c] * (1.0 - m) + col * dark * m + 0.5

@@ -52,7 +52,7 @@ FG_PAD_FRAC, FG_FADE_FRAC = 0.16, 0.04
 SHARP_MARGIN = 0.1
 # Landmarks around the upper and lower lips: the teeth behind them move with the skull and with the jaw.
 SKULL_ANCHORS = fg.INNER_UPPER_LIP[1:-1] + fg.OUTER_UPPER_LIP + (2, 164, 98, 327)
-JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1] + (18, 200, 199)
+JAW_ANCHORS = fg.INNER_LOWER_LIP[1:-1] + fg.OUTER_LOWER_LIP[1:-1]
 # The face mesh's two vertex rings inside each lip, between its inner margin and its outer edge, column by column
 # as expressions.INNER_UPPER_MID / INNER_LOWER_MID (mediapipe face-mesh indices, inner ring first).
 UPPER_LIP_RINGS = ((183, 42, 41, 38, 12, 268, 271, 272, 407), (184, 74, 73, 72, 11, 302, 303, 304, 408))
