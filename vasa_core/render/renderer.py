@@ -39,11 +39,11 @@ MAX_TOTAL_YAW = 45.0
 # fraction of the image height above the bottom border, where the body continues out of the frame (a long fade:
 # the mesh is sparse there, and a short one lets the torso's cut edge lift off the border).
 BODY_BORDER_FRAC = 0.35
-# The person layer is extended past the image border by FG_PAD_FRAC of the longer side, mirrored. Its matte fades
+# The person layer is extended past the image border by FG_PAD_FRAC of the longer side (_fade_pad). Its matte fades
 # to zero over FG_FADE_FRAC at the top and sides: a head moved or shrunk away from the frame edge ends softly. At
 # the bottom it does not fade: the torso's scale fades to 0 toward the bottom border, but over the mesh's coarse
 # outer triangles, so at distance 0.5 the bottom rows still sample up to 0.13 of the side below the frame
-# (0.05 at 0.8), where the mirrored torso continues.
+# (0.05 at 0.8), where the torso continues mirrored.
 FG_PAD_FRAC, FG_FADE_FRAC = 0.16, 0.04
 # Inside the moved face, grown by SHARP_MARGIN of its size, the layer is sampled bicubic: bilinear resampling at
 # fractional offsets left the face of a talking clip with 0.58 of the portrait's Laplacian variance (p01; p13
@@ -429,10 +429,13 @@ def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _fade_pad(layer: np.ndarray, pad: int, fade: int) -> np.ndarray:
-    """Pad an RGBA premultiplied layer by ``pad`` pixels, mirroring its border (repeating the edge row drew
-    streaks); alpha and colour fade linearly to 0 over ``fade`` pixels at the top, left and right (a head moved off
-    the frame edge ends softly) but not at the bottom, where a torso cut by the frame continues below it."""
-    padded = cv2.copyMakeBorder(layer, pad, pad, pad, pad, cv2.BORDER_REFLECT_101).astype(np.float32)
+    """Pad an RGBA premultiplied layer by ``pad`` pixels. At the top, left and right the edge repeats, its alpha and
+    colour fading linearly to 0 over ``fade`` pixels (a head moved off the frame edge ends softly). At the bottom,
+    where a torso cut by the frame continues below it, the layer is mirrored: repeating its last row drew streaks.
+    (Mirrored at the top, a head of hair ending just under the frame edge grew a mirrored cap, seen at distance
+    0.8 on p07.)"""
+    below = cv2.copyMakeBorder(layer, 0, pad, 0, 0, cv2.BORDER_REFLECT_101)
+    padded = cv2.copyMakeBorder(below, pad, 0, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
     h, w = layer.shape[:2]
     ys, xs = np.arange(h + 2 * pad), np.arange(w + 2 * pad)
     ramp_y = np.clip(1.0 - (pad - ys) / fade, 0, 1)
