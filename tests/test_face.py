@@ -120,6 +120,16 @@ def test_matte_covers_face_and_plate_removes_person(p01):
     assert np.abs(face_px - a.image[5, 5].astype(float)).max() < 40
 
 
+def test_an_animal_without_a_silhouette_is_one_layer(analyzer, shared_media, p01):
+    """Selfie segmentation finds only a blob around a cat's face: the whole picture becomes the layer (no cut-out
+    head in a hole of inpainted fur), and the report says so. A person keeps the segmented matte."""
+    cat = analyzer.analyze(read_rgb(shared_media / "portraits/p21_animal_cat.jpg"), size=256)
+    assert cat.one_layer and (cat.matte == 1.0).all() and np.array_equal(cat.clean_plate, cat.image)
+    assert any("silhouette" in w for w in cat.warnings)
+    assert not p01.one_layer and p01.matte.min() < 0.05
+    assert not any("silhouette" in w for w in p01.warnings)
+
+
 def test_mesh_covers_image_and_pins_border(p01):
     m = p01.mesh
     assert np.array_equal(m.vertices[:478], p01.landmarks)

@@ -180,6 +180,21 @@ def test_farthest_distance_leaves_no_hair_behind_and_no_plate_under_the_body(r01
     assert along_y > 0.3 * along_x
 
 
+def test_a_one_layer_picture_keeps_its_edges(analyzer, shared_media):
+    """A one-layer picture (the cat) shrinks, grows and turns its head inside a border that stays put."""
+    cat = analyzer.analyze(read_rgb(shared_media / "portraits/p21_animal_cat.jpg"), size=256)
+    frames = Renderer(cat).render(MotionSequence(
+        25.0, np.zeros((3, len(EXPRESSION_NAMES)), np.float32), np.float32([[0, 0, 0], [0, 0, 0], [15, 0, 0]]),
+        np.zeros((3, 2), np.float32), np.float32([0.8, 1.2, 1.0]), np.zeros((3, 2), np.float32)))
+    edge = np.ones(cat.image.shape[:2], bool)
+    edge[1:-1, 1:-1] = False
+    for frame in frames:
+        assert np.abs(frame.astype(np.int16) - cat.image.astype(np.int16)).max(2)[edge].mean() < 1.0
+    x0, y0, x1, y1 = cat.face_box.astype(int)
+    for frame in frames:
+        assert np.abs(frame[y0:y1, x0:x1].astype(np.int16) - cat.image[y0:y1, x0:x1].astype(np.int16)).mean() > 5
+
+
 def test_a_moving_face_keeps_its_detail(analyzer, r01, p01):
     """Resampling at fractional offsets blurs: the face of a slightly turned, shifted head keeps most of the
     portrait's fine detail (Laplacian variance in the face box; bilinear sampling kept 0.6 of it)."""

@@ -144,6 +144,7 @@ class PortraitAnalysis:
     eye_openness: np.ndarray  # (2,) float32 subject's left, right: lid gap / eye width
     eyes_open: bool  # False if the eyes are closed: no gaze motion, and the report says so
     warnings: tuple[str, ...] = ()  # limits met on this portrait, for the report
+    one_layer: bool = False  # no person silhouette found (an animal): matte all 1, and only the head region scales
 
     @property
     def height(self) -> int:

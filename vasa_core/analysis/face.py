@@ -30,6 +30,13 @@ HEAD_FRAMING_FACE_HEIGHTS = 2.6
 HEAD_FRAMING_RAISE = 0.12
 # Beyond this head yaw the renderer limits turns toward the hidden side (vasa_core.render.renderer.TURNED_YAW).
 TURNED_WARN_DEG = 15.0
+# A person's silhouette reaches the bottom edge under the face (neck and torso; a face cropped at the chin is there
+# itself): the matte covers at least this share of the bottom rows (SILHOUETTE_ROWS of the height) within half a
+# face width of the face's centre. Selfie segmentation on an animal finds a blob around the face only (dog p20
+# 0.26, cat p21 0; every human, painted and drawn portrait here 0.58-1.0), and cutting that blob out of its fur
+# showed the head inside a hole at distance 0.8 and a seam across the cheek on turns. Below it, the whole picture
+# is one layer.
+SILHOUETTE_MIN_BOTTOM, SILHOUETTE_ROWS = 0.4, 0.03
 # Mouth and eye state thresholds (ratios measured on the test portraits: closed lips < 0.01 of the face height,
 # open eyes 0.2-0.45 lid gap per eye width, closed < 0.1).
 MOUTH_OPEN_MIN = 0.012
@@ -156,7 +163,17 @@ class FaceAnalyzer:
         face_box = np.array([oval[:, 0].min(), landmarks[:, 1].min(), oval[:, 0].max(), oval[:, 1].max()], np.float32)
         seg = self._segmenter.process(np.ascontiguousarray(image)).segmentation_mask
         matte = refine_matte(image, seg, _head_hull(landmarks))
-        plate = clean_plate(image, matte, float(face_box[2] - face_box[0]))
+        bottom = _silhouette_at_bottom(matte, landmarks)
+        if bottom < SILHOUETTE_MIN_BOTTOM:
+            warnings.append(
+                f"No person's silhouette reaches the bottom of the picture under the face (the segmentation covers "
+                f"{bottom:.0%} of it: an animal, or a head without a body?): the whole picture moves as one layer, "
+                "so the background near the head moves with it."
+            )
+            matte, plate, one_layer = np.ones_like(matte), image.copy(), True
+        else:
+            one_layer = False
+            plate = clean_plate(image, matte, float(face_box[2] - face_box[0]))
         mesh = build_mesh(landmarks, w, h, ring_depth=float(head_centre[2]))
 
         face_h = float(np.linalg.norm(landmarks[fg.CHIN, :2] - landmarks[fg.FOREHEAD, :2]))
@@ -189,7 +206,18 @@ class FaceAnalyzer:
             eye_openness=openness,
             eyes_open=eyes_open,
             warnings=tuple(warnings),
+            one_layer=one_layer,
         )
+
+
+def _silhouette_at_bottom(matte: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean matte over the bottom SILHOUETTE_ROWS of the image, within half a face width of the face's centre."""
+    h, w = matte.shape
+    oval = landmarks[list(fg.FACE_OVAL), 0]
+    centre, half = float(oval.mean()), 0.5 * float(oval.max() - oval.min())
+    x0, x1 = int(np.clip(centre - half, 0, w - 1)), int(np.clip(centre + half, 1, w))
+    rows = max(1, int(round(SILHOUETTE_ROWS * h)))
+    return float(matte[h - rows:, x0:x1].mean())
 
 
 def _check_image(image: np.ndarray) -> None:

@@ -16,6 +16,7 @@ from vasa_core.types import PortraitMesh
 # get their own vertices; beyond 2x the face they only carry the smooth fall-off to the still border.
 INNER_RING_SCALES = (1.1, 1.25, 1.45, 1.75, 2.2, 2.9, 4.0)
 RING_GROWTH = 1.5  # scale ratio between successive outer rings until the image is enclosed
+OUTER_RING_MARGIN = 1.5  # the pinned last ring, this much beyond the one cut to the border
 # Head-weight fall-off, in face heights below the chin (neck follows partly) and face widths from the head centre
 # (hair and background beside the head follow, far background and shoulders do not).
 NECK_START_FH, NECK_END_FH = 0.1, 0.55
@@ -57,10 +58,17 @@ def build_mesh(landmarks: np.ndarray, width: int, height: int, ring_depth: float
     scales = [s for s in INNER_RING_SCALES if s < needed]
     while scales[-1] < needed:
         scales.append(min(scales[-1] * RING_GROWTH, needed))
+    # Rings are cut back to the image border along their rays, so the ring at `needed` lies on the border all
+    # round: weights given there hold exactly at the border (a triangle spanning it interpolated them, and the
+    # pinned border of a shrinking picture moved by up to 0.13 of its side). A last ring further out, uncut,
+    # covers the image's corners and is pinned.
+    scales.append(needed * OUTER_RING_MARGIN)
+    border = np.maximum(_border_scale(oval - centre, centre, width, height), 1.0)  # never inside the face
     n = len(oval_idx)
     verts = [landmarks.astype(np.float32)]
     for k, s in enumerate(scales):
-        ring = centre + (oval - centre) * s
+        # the same border point for every ring cut there (coincident vertices, not slivers of rounding error)
+        ring = centre + (oval - centre) * (np.minimum(s, border)[:, None] if k < len(scales) - 1 else s)
         z_oval = landmarks[oval_idx, 2]
         t = min(1.0, (s - 1.0) / (INNER_RING_SCALES[1] - 1.0))  # blend from the oval's depth to the head centre's
         z = (1 - t) * z_oval + t * ring_depth
@@ -88,6 +96,16 @@ def build_mesh(landmarks: np.ndarray, width: int, height: int, ring_depth: float
     mesh = PortraitMesh(vertices=vertices, triangles=triangles, hole_triangles=holes, head_weight=weight)
     weight[pinned(mesh)] = 0.0
     return mesh
+
+
+def _border_scale(rays: np.ndarray, centre: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N,) how far along each ray (centre + t * ray) the image border lies."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tx = np.where(rays[:, 0] > 0, (width - centre[0]) / rays[:, 0],
+                      np.where(rays[:, 0] < 0, -centre[0] / rays[:, 0], np.inf))
+        ty = np.where(rays[:, 1] > 0, (height - centre[1]) / rays[:, 1],
+                      np.where(rays[:, 1] < 0, -centre[1] / rays[:, 1], np.inf))
+    return np.minimum(tx, ty)
 
 
 def pinned(mesh: PortraitMesh) -> np.ndarray:

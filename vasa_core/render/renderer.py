@@ -45,6 +45,9 @@ BODY_BORDER_FRAC = 0.35
 # outer triangles, so at distance 0.5 the bottom rows still sample up to 0.13 of the side below the frame
 # (0.05 at 0.8), where the torso continues mirrored.
 FG_PAD_FRAC, FG_FADE_FRAC = 0.16, 0.04
+# A one-layer picture (no person silhouette, PortraitAnalysis.one_layer) moves only inside its border, the motion
+# fading out over this fraction of its shorter side.
+ONE_LAYER_EDGE_FRAC = 0.15
 # Inside the moved face, grown by SHARP_MARGIN of its size, the layer is sampled bicubic: bilinear resampling at
 # fractional offsets left the face of a talking clip with 0.58 of the portrait's Laplacian variance (p01; p13
 # 0.48), bicubic 0.85 (0.75). Elsewhere bilinear keeps the cost down: bicubic everywhere took the renderer from
@@ -106,9 +109,15 @@ class Renderer:
         self._triangles = np.ascontiguousarray(a.mesh.triangles, np.int32)
         self._skip = raster.folded_in_source(a.mesh.vertices, self._triangles, fg.NUM_MESH_POINTS)
         self._head_w = a.mesh.head_weight.astype(np.float32)
+        if a.one_layer:  # the picture's edges stay put: nothing is known of what moving them would reveal
+            rings = slice(fg.NUM_LANDMARKS, None)
+            self._head_w[rings] *= _inside_weight(a.mesh.vertices[rings, :2], w, h)
         self._pivot = fg.to_camera_frame(a.head_pivot)
         self._rig = ExpressionRig.for_portrait(a)
-        self._scale_w = np.maximum(self._head_w, _body_weight(a.mesh.vertices[:, :2], w, h))
+        # a person's torso scales with the head; in a one-layer picture only the head region does (nothing is
+        # known of what a shrinking picture would reveal)
+        body = 0.0 if a.one_layer else _body_weight(a.mesh.vertices[:, :2], w, h)
+        self._scale_w = np.maximum(self._head_w, body)
         self._scale_w[pinned(a.mesh)] = 0.0
         self._yaw0 = float(a.head_pose[0])
         # person layer, premultiplied by its matte: the matting equation's foreground, image - (1 - alpha) * plate
@@ -420,6 +429,13 @@ def _silhouette_skin(image: np.ndarray, landmarks: np.ndarray, face_width: float
         skin.append((x + step * (bright[0] + 1), y))
         side.append(-1 if x < mid else 1)
     return np.array(rows, int), np.array(skin, np.float32).reshape(-1, 2), np.array(side, int)
+
+
+def _inside_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """0 on and outside the image border, rising smoothly to 1 at ONE_LAYER_EDGE_FRAC of its shorter side inside."""
+    edge = np.minimum.reduce([points[:, 0], width - points[:, 0], points[:, 1], height - points[:, 1]])
+    t = np.clip(edge / (ONE_LAYER_EDGE_FRAC * min(width, height)), 0.0, 1.0)
+    return (t * t * (3 - 2 * t)).astype(np.float32)
 
 
 def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
