@@ -67,6 +67,7 @@ METRICS = (
     # than every real video is no fault, "max" = at most the real maximum, "min" = at least the real minimum.
     ("mouth_loudness_corr", "mouth opening vs loudness correlation", "r", "range"),
     ("mouth_loudness_lag_ms", "mouth vs loudness lag", "ms", "range"),
+    ("mouth_open_p95", "lip gap, 95th percentile of frames", "face heights", "range"),
     ("bilabial_hit_rate", "bilabial closure hit rate", "share", "min"),
     ("blinks_per_min", "blinks per minute", "1/min", "range"),
     ("pose_change_deg", "head-pose change per frame", "deg", "range"),
@@ -88,6 +89,7 @@ class ClipMetrics:
     frames: int  # frames measured
     fps: float
     face_fraction: float  # share of frames where the face was tracked
+    mouth_open_p95: float  # inner-lip gap / face height, 95th percentile over tracked frames: how wide speech opens
     mouth_loudness_corr: float
     mouth_loudness_lag_ms: float
     bilabial_hit_rate: float
@@ -407,6 +409,7 @@ def measure_clip(
         frames=n,
         fps=info_fps,
         face_fraction=float(found.mean()),
+        mouth_open_p95=float(np.nanpercentile(opening, 95)) if np.isfinite(opening).any() else math.nan,
         mouth_loudness_corr=corr,
         mouth_loudness_lag_ms=lag * 1000.0 / info_fps if math.isfinite(corr) else math.nan,
         bilabial_hit_rate=hits / bilabials if bilabials else math.nan,
