@@ -205,6 +205,7 @@ def write_results(rows: list[Row], info: RunInfo, details: dict[str, Any], md_pa
         "Regenerate with `python -m bench` (add `--update-readme` to refresh README.md's table).",
         "",
     ] + ([appendix, ""] if appendix else [])
+    md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(md))
     payload = {"run": asdict(info), "rows": [asdict(r) | {"verdict": r.verdict} for r in rows], "details": details}
     text = json.dumps(_finite(payload), indent=2, sort_keys=True, default=_json_default, allow_nan=False)

@@ -51,8 +51,11 @@ LIP_BAND_DARKEN, LIP_BAND_PX = 0.35, 1.2
 # fills the lower half of the opening behind the lower lip, the lower teeth mostly hidden, and the dark cavity is
 # a band under the upper teeth. So the tongue is an ellipse in the jaw's mouth frame, centred TONGUE_BELOW_V under
 # the lower lip's inner line, reaching TONGUE_SHARE of the opening above it and TONGUE_HALF_U across; it darkens
-# by TONGUE_BACK_SHADE toward its top, where it curves back into the mouth.
+# by TONGUE_BACK_SHADE toward its top, where it curves back into the mouth, by TONGUE_SIDE_SHADE toward its sides,
+# where it curves down, and by TONGUE_GROOVE along its midline groove (TONGUE_GROOVE_U wide): a flat, evenly lit
+# tongue reads as a blob (DESIGN.md).
 TONGUE_BELOW_V, TONGUE_SHARE, TONGUE_HALF_U, TONGUE_BACK_SHADE = 0.1, 0.5, 0.95, 0.35
+TONGUE_SIDE_SHADE, TONGUE_GROOVE, TONGUE_GROOVE_U = 0.3, 0.12, 0.05
 MIN_MOUTH_AREA_PX = 4.0
 # The line where pressed lips meet: the cavity colour over a 1 px anti-aliased line at this opacity, fading in as
 # the mean inner-lip gap falls below SEAM_FADE_PX (there the interior's dark edge band is about as wide).
@@ -303,6 +306,8 @@ def _shade_interior(out, upper, lower, mask, band, m_jaw, cavity, tongue, opacit
             t = (u / TONGUE_HALF_U) ** 2 + ((v - TONGUE_BELOW_V) / rise) ** 2
             tongue_a = min(max((1.0 - t) * 3.0, 0.0), 1.0) * shade
             back = 1.0 - TONGUE_BACK_SHADE * min(max(-v / (TONGUE_SHARE * opening), 0.0), 1.0) ** 2
+            back *= 1.0 - TONGUE_SIDE_SHADE * min(abs(u) / TONGUE_HALF_U, 1.0) ** 2
+            back *= 1.0 - TONGUE_GROOVE * np.exp(-0.5 * (u / TONGUE_GROOVE_U) ** 2)
             lo_a, up_a = lower[y, x, 3] / 255.0, upper[y, x, 3] / 255.0
             teeth_shade = np.sqrt(shade)
             dark = 1.0 - LIP_BAND_DARKEN * min(max(1.0 - (band[y, x] - 0.5) * 2.0, 0.0), 1.0)
