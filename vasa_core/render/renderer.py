@@ -445,14 +445,24 @@ def _body_weight(points: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _fade_pad(layer: np.ndarray, pad: int, fade: int) -> np.ndarray:
-    """Pad an RGBA premultiplied layer by ``pad`` pixels. At the top, left and right the edge repeats, its alpha and
-    colour fading linearly to 0 over ``fade`` pixels (a head moved off the frame edge ends softly). At the bottom,
-    where a torso cut by the frame continues below it, the layer is mirrored: repeating its last row drew streaks.
-    (Mirrored at the top, a head of hair ending just under the frame edge grew a mirrored cap, seen at distance
-    0.8 on p07.)"""
+    """Pad an RGBA premultiplied layer by ``pad`` pixels.
+
+    At the bottom, where a torso cut by the frame continues below it, the layer is mirrored (repeating its last row
+    drew streaks). At the top, left and right each line keeps the coverage (alpha) of its edge pixel, with the
+    mirrored colour where the mirror is person too: hair cut by the frame continues as hair, while hair ending
+    just inside the frame does not grow a mirrored cap (seen at distance 0.8 on p07). There alpha and colour fade
+    linearly to 0 over ``fade`` pixels, so that a head moved or shrunk away from the frame edge ends softly.
+    """
     below = cv2.copyMakeBorder(layer, 0, pad, 0, 0, cv2.BORDER_REFLECT_101)
-    padded = cv2.copyMakeBorder(below, pad, 0, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
+    mirrored = cv2.copyMakeBorder(below, pad, 0, pad, pad, cv2.BORDER_REFLECT_101).astype(np.float32)
+    repeated = cv2.copyMakeBorder(below, pad, 0, pad, pad, cv2.BORDER_REPLICATE).astype(np.float32)
+    alpha = repeated[..., 3:]
+    own = mirrored[..., 3:] > 127.0
+    colour = np.where(own, mirrored[..., :3] / np.maximum(mirrored[..., 3:], 1.0),
+                      repeated[..., :3] / np.maximum(alpha, 1.0))
+    padded = np.concatenate([colour * alpha, alpha], axis=-1)
     h, w = layer.shape[:2]
+    padded[pad: pad + h + pad, pad: pad + w] = mirrored[pad: pad + h + pad, pad: pad + w]
     ys, xs = np.arange(h + 2 * pad), np.arange(w + 2 * pad)
     ramp_y = np.clip(1.0 - (pad - ys) / fade, 0, 1)
     ramp_x = np.clip(1.0 - np.maximum(pad - xs, xs - (w + pad - 1)) / fade, 0, 1)
