@@ -41,9 +41,9 @@ MAX_TOTAL_YAW = 45.0
 BODY_BORDER_FRAC = 0.35
 # The person layer is extended past the image border by FG_PAD_FRAC of the longer side (_fade_pad). Its matte fades
 # to zero over FG_FADE_FRAC at the top and sides: a head moved or shrunk away from the frame edge ends softly. At
-# the bottom it does not fade: the torso's scale fades to 0 toward the bottom border, but over the mesh's coarse
-# outer triangles, so at distance 0.5 the bottom rows still sample up to 0.13 of the side below the frame
-# (0.05 at 0.8), where the torso continues mirrored.
+# the bottom it does not fade: a torso cut by the frame stays on the border, but under a chin close to the bottom
+# (p01, p11) the neck follows the head, and at distance 0.5 the bottom rows sample up to 0.11 of the side below the
+# frame (0.045 at 0.8), where the layer continues mirrored.
 FG_PAD_FRAC, FG_FADE_FRAC = 0.16, 0.04
 # A one-layer picture (no person silhouette, PortraitAnalysis.one_layer) moves only inside its border, the motion
 # fading out over this fraction of its shorter side.
