@@ -50,7 +50,10 @@ def clip_stats(tracks: np.ndarray) -> dict[str, np.ndarray]:
 # frames are aligned on them to remove head motion before measuring the mouth.
 RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 234, 454, 127, 356, 70, 300, 105, 334)
 SHARE_POINTS = {"lower lip (14)": 14, "chin (152)": 152, "upper lip (13)": 13, "corner (61)": 61,
-                "corner (291)": 291, "outer upper lip (0)": 0, "philtrum (164)": 164, "outer lower lip (17)": 17}
+                "corner (291)": 291, "outer upper lip (0)": 0, "philtrum (164)": 164, "outer lower lip (17)": 17,
+                "jaw side (172)": 172, "jaw side (397)": 397, "jaw (58)": 58, "jaw (288)": 288,
+                "cheek (205)": 205, "cheek (425)": 425, "chin side (148)": 148, "chin side (377)": 377,
+                "jaw line (176)": 176, "jaw line (150)": 150, "jaw line (136)": 136}
 
 
 def to_canonical(landmarks: np.ndarray) -> np.ndarray:

@@ -35,6 +35,12 @@ JAW_LIP_DROP_CM = 0.85  # lower lip beyond the bone's share, to 0.74 of the gap
 JAW_UPPER_LIFT_CM = 0.63  # 0.26 of the gap
 JAW_UPPER_LIFT_SIGMA_CM = 0.67  # upward fall-off of that lift: 0.18 at the outer lip edge, 0.02 at the philtrum
 CORNER_JAW = 0.1  # share of the jaw bone's turn the mouth corners follow: they drop 0.03 of the gap
+# The skin over the sides of the jaw follows the bone less than the chin does (masseter and cheek): the videos'
+# jaw line drops 0.30 of the gap beside the chin (148), 0.25, 0.13, 0.09 further out (176, 150, 136) and 0.06 at the
+# jaw's corner (172), where a rigid turn about the hinge dropped it 0.14 (the lower face sagged at the sides:
+# p13's jaw_open 0.31 dlib, 0.28 with this). So the bone's weight falls by up to JAW_SIDE_SLIP from JAW_SIDE_FROM_CM
+# off the midline over JAW_SIDE_OVER_CM (renderer: 0.32, 0.28, 0.16, 0.10, 0.06).
+JAW_SIDE_SLIP, JAW_SIDE_FROM_CM, JAW_SIDE_OVER_CM = 0.6, 1.0, 5.5
 JAW_CORNER_BACK_CM, JAW_CORNER_RADIUS = 0.48, 1.2  # 0.2 of the gap
 # How strongly mouth_close cancels jaw_open (bilabial closures must really close).
 MOUTH_CLOSE_JAW_CANCEL = 1.0
@@ -125,11 +131,13 @@ def _by_x(canon: np.ndarray, line: tuple[int, ...]) -> tuple[np.ndarray, np.ndar
 
 
 def jaw_bone_weights(canon: np.ndarray) -> np.ndarray:
-    """jaw_weights with the lips following the bone along the lens: from CORNER_JAW at the corners (where upper and
-    lower lip meet) to all (lower lip) or none (upper lip) at the centre."""
+    """jaw_weights with the skin at the jaw's sides slipping over the bone (JAW_SIDE_SLIP), and the lips following
+    the bone along the lens: from CORNER_JAW at the corners (where upper and lower lip meet) to all (lower lip) or
+    none (upper lip) at the centre."""
     w = jaw_weights(canon)
     lens, is_lip = lip_lens(canon)
     lower = w > 0.5
+    w = w * (1.0 - JAW_SIDE_SLIP * _smoothstep((np.abs(canon[:, 0]) - JAW_SIDE_FROM_CM) / JAW_SIDE_OVER_CM))
     w = np.where(is_lip & lower, CORNER_JAW + (1.0 - CORNER_JAW) * lens, w)
     w = np.where(is_lip & ~lower & (w <= 0.5), CORNER_JAW * (1.0 - lens), w)
     return w.astype(np.float32)
