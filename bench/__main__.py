@@ -224,8 +224,6 @@ def gallery_rows(data: dict) -> list[Row]:
 
 
 def _speed_note(speed: dict) -> str:
-    if "median_pass_fps" not in speed:
-        return f"{speed['portrait']}, load {speed.get('load_average_1min', '?')}"
     return (f"best of {speed['passes']} passes of {speed['frames']} frames, {speed['portrait']}; median pass "
             f"{speed['median_pass_fps']:.0f} fps, {speed['fps_per_cpu_second']:.0f} frames per CPU-second; "
             f"load {speed['load_average_1min']:.1f} on {speed['cpu_count']} CPUs")

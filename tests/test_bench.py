@@ -388,7 +388,10 @@ def test_gallery_report_becomes_rows_held_to_its_goals():
     entry = {"identity_max": 0.25, "still_mean_abs_level": 0.2,
              "background_turn_left_15": {"flow_p95_px": 0.1}, "background_turn_right_15": {"pixels": 3}}
     data = {"size": 512, "portraits": {"p01": entry, "p02": {**entry, "identity_max": 0.35}},
-            "speed": {"portrait": "p01", "size": 512, "fps": 120.0}, "cannot_handle": {"p20": "no face"}}
+            "speed": {"portrait": "p01", "size": 512, "fps": 120.0, "median_pass_fps": 110.0,
+                      "fps_per_cpu_second": 60.0, "passes": 5, "frames": 250, "cpu_count": 2,
+                      "load_average_1min": 0.5},
+            "cannot_handle": {"p20": "no face"}}
     rows = {r.metric: r for r in bench_main.gallery_rows(data)}
     people, animals = ("identity distance, key frames vs portrait (people, paintings, cartoons)",
                        "identity distance, key frames vs portrait (animals)")

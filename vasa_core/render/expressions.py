@@ -178,7 +178,7 @@ def canonical_fields(canon: np.ndarray) -> dict[str, np.ndarray]:
     lens = lip_lens(canon)[0][:, None]
     # the upper lip lifts, its skin above hardly: across, the lip fields' fall-off; upward, a short one
     above = np.maximum(xy[:, 1] - upper_c[1], 0.0)
-    lift = (np.exp(-0.5 * ((xy[:, 0] - upper_c[0]) / LIP_RADIUS) ** 2) * np.exp(-0.5 * (above / JAW_UPPER_LIFT_SIGMA_CM) ** 2)
+    lift = (_gauss(xy[:, :1], upper_c[:1], LIP_RADIUS) * _gauss(above[:, None], 0.0, JAW_UPPER_LIFT_SIGMA_CM)
             * _smoothstep(upper * 2 - 0.5))[:, None]
     jaw_lips = lens * (gl * np.array([0.0, -JAW_LIP_DROP_CM, 0.0]) + lift * np.array([0.0, JAW_UPPER_LIFT_CM, 0.0]))
     for corner in fg.MOUTH_CORNERS:
@@ -298,12 +298,10 @@ class ExpressionRig:
         """What the lower teeth follow: the jaw bone's rotation and the lower lip that jaw_open carries with it (in
         speech the lower lip rests on the lower incisors), but none of the other lip shapes (lower_lip_down bares
         the teeth)."""
-        jaw = self._effective(weights)[EXPRESSION_NAMES.index("jaw_open")]
-        if jaw <= 0:
-            return points_cam
-        out = points_cam.copy()
-        out[: fg.NUM_LANDMARKS] += jaw * self.basis[EXPRESSION_NAMES.index("jaw_open")][: len(points_cam)]
-        return self._turn_jaw(out, jaw)
+        jaw = EXPRESSION_NAMES.index("jaw_open")
+        only_jaw = np.zeros_like(weights)
+        only_jaw[jaw] = self._effective(weights)[jaw]
+        return self.deform(points_cam, only_jaw)
 
     @staticmethod
     def _effective(weights: np.ndarray) -> np.ndarray:

@@ -292,6 +292,8 @@ def _shade_interior(out, upper, lower, mask, band, m_jaw, cavity, tongue, opacit
     """Per pixel of the box at (x0, y0): cavity shaded toward the corners and the roof, the tongue, lower then upper
     teeth (RGBA uint8), the dark wet band along the lips, blended into ``out`` by the lip polygon ``mask``."""
     h, w = mask.shape
+    tongue_top = TONGUE_SHARE * opening  # above the lower lip's inner line
+    rise = TONGUE_BELOW_V + tongue_top  # the tongue ellipse's vertical radius
     for y in range(h):
         for x in range(w):
             m = mask[y, x] * opacity
@@ -302,10 +304,9 @@ def _shade_interior(out, upper, lower, mask, band, m_jaw, cavity, tongue, opacit
             v = m_jaw[1, 0] * px + m_jaw[1, 1] * py + m_jaw[1, 2]
             shade = 1.0 - CORNER_DARKEN * min(abs(u), 1.0) ** 2
             roof = 1.0 - TOP_SHADOW * min(max(-v / opening, 0.0), 1.0)
-            rise = TONGUE_BELOW_V + TONGUE_SHARE * opening
             t = (u / TONGUE_HALF_U) ** 2 + ((v - TONGUE_BELOW_V) / rise) ** 2
             tongue_a = min(max((1.0 - t) * 3.0, 0.0), 1.0) * shade
-            back = 1.0 - TONGUE_BACK_SHADE * min(max(-v / (TONGUE_SHARE * opening), 0.0), 1.0) ** 2
+            back = 1.0 - TONGUE_BACK_SHADE * min(max(-v / tongue_top, 0.0), 1.0) ** 2
             back *= 1.0 - TONGUE_SIDE_SHADE * min(abs(u) / TONGUE_HALF_U, 1.0) ** 2
             back *= 1.0 - TONGUE_GROOVE * np.exp(-0.5 * (u / TONGUE_GROOVE_U) ** 2)
             lo_a, up_a = lower[y, x, 3] / 255.0, upper[y, x, 3] / 255.0
